@@ -1,0 +1,66 @@
+import json
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+import yaml
+from transformers import TrainingArguments
+
+from hf_deeplense.training.arguments import make_training_arguments, parse_recipe_args
+
+
+@dataclass
+class ModelArguments:
+    model_type: str = field(metadata={"help": "which model"})
+    hidden_size: int = field(default=32, metadata={"help": "width"})
+    channels: list[int] = field(default_factory=lambda: [8, 16], metadata={"help": "widths"})
+
+
+def test_house_defaults_without_config(tmp_path):
+    model_args, training_args = parse_recipe_args(
+        (ModelArguments, TrainingArguments), ["--model_type", "vit", "--output_dir", str(tmp_path)]
+    )
+    assert model_args.model_type == "vit" and model_args.hidden_size == 32
+    assert training_args.remove_unused_columns is False
+    assert training_args.ddp_find_unused_parameters is False
+    assert training_args.bf16 is (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_config_then_command_line_overrides(tmp_path, suffix):
+    config = {
+        "model_type": "cnn",
+        "hidden_size": 64,
+        "channels": [4, 4, 4],
+        "learning_rate": 0.01,
+        "output_dir": str(tmp_path / "run"),
+        "report_to": ["tensorboard"],
+        "remove_unused_columns": True,
+    }
+    path = tmp_path / f"run{suffix}"
+    path.write_text(json.dumps(config) if suffix == ".json" else yaml.safe_dump(config))
+    model_args, training_args = parse_recipe_args(
+        (ModelArguments, TrainingArguments),
+        ["--config", str(path), "--hidden_size", "48", "--learning-rate", "0.5"],
+    )
+    assert (model_args.model_type, model_args.hidden_size, model_args.channels) == ("cnn", 48, [4, 4, 4])
+    assert training_args.learning_rate == 0.5
+    assert training_args.output_dir == str(tmp_path / "run")
+    assert training_args.report_to == ["tensorboard"]
+    assert training_args.remove_unused_columns is True  # the config beats the house default
+
+
+def test_unknown_config_key_names_file_and_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model_type: vit\nhiden_size: 3\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*hiden_size"):
+        parse_recipe_args((ModelArguments, TrainingArguments), ["--config", str(path)])
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        parse_recipe_args((ModelArguments,), ["--config", str(tmp_path / "missing.yaml")])
+
+
+def test_make_training_arguments(tmp_path):
+    args = make_training_arguments(str(tmp_path), learning_rate=0.1)
+    assert args.learning_rate == 0.1 and args.remove_unused_columns is False
+    with pytest.raises(ValueError, match="learning_rat"):
+        make_training_arguments(str(tmp_path), learning_rat=0.1)
