@@ -5,3 +5,26 @@ transformers Auto classes.
 """
 
 __version__ = "0.1.0"
+
+from .models import (  # noqa: E402  (registers the models with the Auto classes)
+    MODEL_REGISTRY,
+    AutoModelForLensRegression,
+    DeepLenseViTConfig,
+    DeepLenseViTForImageClassification,
+    DeepLenseViTForRegression,
+    DeepLenseViTModel,
+    ModelRegistration,
+    register_model,
+)
+
+__all__ = [
+    "MODEL_REGISTRY",
+    "AutoModelForLensRegression",
+    "DeepLenseViTConfig",
+    "DeepLenseViTForImageClassification",
+    "DeepLenseViTForRegression",
+    "DeepLenseViTModel",
+    "ModelRegistration",
+    "__version__",
+    "register_model",
+]

@@ -1,0 +1,38 @@
+"""DeepLense model architectures, registered with the transformers Auto classes on import.
+
+To add an architecture: create `hf_deeplense/models/<arch>/` and add ONE line to `MODEL_REGISTRY` below
+(plus its imports), then a tester in `tests/models/test_<arch>.py` (see `tests/models/test_modeling_common.py`).
+"""
+
+from .auto import AUTO_CLASSES, AutoModelForLensRegression, ModelRegistration, register_model
+from .vit import (
+    DeepLenseViTConfig,
+    DeepLenseViTForImageClassification,
+    DeepLenseViTForRegression,
+    DeepLenseViTModel,
+)
+
+# One line per architecture.
+MODEL_REGISTRY: list[ModelRegistration] = [
+    ModelRegistration(
+        DeepLenseViTConfig,
+        DeepLenseViTModel,
+        image_classification_class=DeepLenseViTForImageClassification,
+        regression_class=DeepLenseViTForRegression,
+    ),
+]
+
+for _registration in MODEL_REGISTRY:
+    register_model(_registration)
+
+__all__ = [
+    "AUTO_CLASSES",
+    "MODEL_REGISTRY",
+    "AutoModelForLensRegression",
+    "DeepLenseViTConfig",
+    "DeepLenseViTForImageClassification",
+    "DeepLenseViTForRegression",
+    "DeepLenseViTModel",
+    "ModelRegistration",
+    "register_model",
+]
