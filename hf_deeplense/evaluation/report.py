@@ -1,0 +1,81 @@
+"""Metrics and figures of one split in one call: what recipes write after training or evaluation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import classification_metrics, confusion_matrix_from_logits, regression_metrics
+from .plots import plot_confusion_matrix, plot_regression_scatter, plot_roc_curves
+
+__all__ = ["SplitReport", "report_classification", "report_regression"]
+
+
+@dataclass
+class SplitReport:
+    """Metrics (keys prefixed with the split, e.g. `test_auc_macro`), figure paths and, for
+    classification, the confusion matrix as nested lists."""
+
+    metrics: dict[str, float]
+    plots: dict[str, str] = field(default_factory=dict)
+    confusion_matrix: list[list[int]] | None = None
+
+
+def report_classification(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    output_dir: str | os.PathLike,
+    split: str = "test",
+) -> SplitReport:
+    """Accuracy and ROC AUC (macro, per class), ROC curves and confusion matrix under `output_dir/plots/`."""
+    plots_dir = Path(output_dir) / "plots"
+    metrics = {
+        f"{split}_{key}": value for key, value in classification_metrics(logits, labels, class_names).items()
+    }
+    matrix = confusion_matrix_from_logits(logits, labels, num_classes=len(class_names))
+    plots = {
+        "roc": plot_roc_curves(
+            logits, labels, class_names, plots_dir / f"roc_{split}.png", title=f"ROC ({split})"
+        ),
+        "confusion_matrix": plot_confusion_matrix(
+            matrix,
+            class_names,
+            plots_dir / f"confusion_matrix_{split}.png",
+            title=f"Confusion matrix ({split})",
+        ),
+    }
+    return SplitReport(metrics=metrics, plots=plots, confusion_matrix=matrix.tolist())
+
+
+def report_regression(
+    predictions: np.ndarray,
+    targets: np.ndarray,
+    output_dir: str | os.PathLike,
+    split: str = "test",
+    target_names: Sequence[str] = ("log10_m_a",),
+    unit: str = "dex",
+) -> SplitReport:
+    """MAE, RMSE, R² and a true-vs-predicted scatter per target under `output_dir/plots/`."""
+    plots_dir = Path(output_dir) / "plots"
+    metrics = {
+        f"{split}_{key}": value
+        for key, value in regression_metrics(predictions, targets, target_names).items()
+    }
+    predictions = np.asarray(predictions).reshape(len(predictions), -1)
+    targets = np.asarray(targets).reshape(len(targets), -1)
+    plots = {
+        f"scatter_{name}": plot_regression_scatter(
+            targets[:, column],
+            predictions[:, column],
+            plots_dir / f"scatter_{name}_{split}.png",
+            quantity=name,
+            unit=unit,
+        )
+        for column, name in enumerate(target_names)
+    }
+    return SplitReport(metrics=metrics, plots=plots)
