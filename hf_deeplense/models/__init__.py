@@ -5,6 +5,12 @@ To add an architecture: create `hf_deeplense/models/<arch>/` and add ONE line to
 """
 
 from .auto import AUTO_CLASSES, AutoModelForLensRegression, ModelRegistration, register_model
+from .equivariant import (
+    DeepLenseEquivariantConfig,
+    DeepLenseEquivariantForImageClassification,
+    DeepLenseEquivariantForRegression,
+    DeepLenseEquivariantModel,
+)
 from .vit import (
     DeepLenseViTConfig,
     DeepLenseViTForImageClassification,
@@ -20,6 +26,12 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         image_classification_class=DeepLenseViTForImageClassification,
         regression_class=DeepLenseViTForRegression,
     ),
+    ModelRegistration(
+        DeepLenseEquivariantConfig,
+        DeepLenseEquivariantModel,
+        image_classification_class=DeepLenseEquivariantForImageClassification,
+        regression_class=DeepLenseEquivariantForRegression,
+    ),
 ]
 
 for _registration in MODEL_REGISTRY:
@@ -29,6 +41,10 @@ __all__ = [
     "AUTO_CLASSES",
     "MODEL_REGISTRY",
     "AutoModelForLensRegression",
+    "DeepLenseEquivariantConfig",
+    "DeepLenseEquivariantForImageClassification",
+    "DeepLenseEquivariantForRegression",
+    "DeepLenseEquivariantModel",
     "DeepLenseViTConfig",
     "DeepLenseViTForImageClassification",
     "DeepLenseViTForRegression",
