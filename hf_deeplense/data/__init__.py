@@ -1,6 +1,17 @@
 """Lensing datasets: one Parquet + dataset-card format for built, converted and published data."""
 
 from .card import dataset_statistics, read_features, render_dataset_card, write_dataset_card
+from .convert import (
+    LAYOUTS,
+    ConversionResult,
+    LayoutError,
+    SkipFile,
+    convert_deeplense,
+    detect_layout,
+    load_example,
+)
+from .hub import publish_dataset
+from .loading import load_lensing_dataset
 from .writer import (
     SPLITS,
     lensing_features,
@@ -13,11 +24,20 @@ from .writer import (
 )
 
 __all__ = [
+    "LAYOUTS",
     "SPLITS",
+    "ConversionResult",
+    "LayoutError",
+    "SkipFile",
+    "convert_deeplense",
     "dataset_statistics",
+    "detect_layout",
     "lensing_features",
     "list_shards",
+    "load_example",
+    "load_lensing_dataset",
     "num_shards_for",
+    "publish_dataset",
     "read_features",
     "render_dataset_card",
     "shard_bounds",
