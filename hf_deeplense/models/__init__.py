@@ -5,12 +5,25 @@ To add an architecture: create `hf_deeplense/models/<arch>/` and add ONE line to
 """
 
 from .auto import AUTO_CLASSES, AutoModelForLensRegression, ModelRegistration, register_model
+from .cnn import (
+    DeepLenseCNNConfig,
+    DeepLenseCNNForImageClassification,
+    DeepLenseCNNForRegression,
+    DeepLenseCNNModel,
+)
 from .equivariant import (
     DeepLenseEquivariantConfig,
     DeepLenseEquivariantForImageClassification,
     DeepLenseEquivariantForRegression,
     DeepLenseEquivariantModel,
 )
+from .hybrid import (
+    DeepLenseHybridConfig,
+    DeepLenseHybridForImageClassification,
+    DeepLenseHybridForRegression,
+    DeepLenseHybridModel,
+)
+from .mae import DeepLenseMAEConfig, DeepLenseMAEForPreTraining, DeepLenseMAEModel
 from .vit import (
     DeepLenseViTConfig,
     DeepLenseViTForImageClassification,
@@ -26,11 +39,24 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         image_classification_class=DeepLenseViTForImageClassification,
         regression_class=DeepLenseViTForRegression,
     ),
+    ModelRegistration(DeepLenseMAEConfig, DeepLenseMAEModel, pretraining_class=DeepLenseMAEForPreTraining),
     ModelRegistration(
         DeepLenseEquivariantConfig,
         DeepLenseEquivariantModel,
         image_classification_class=DeepLenseEquivariantForImageClassification,
         regression_class=DeepLenseEquivariantForRegression,
+    ),
+    ModelRegistration(
+        DeepLenseCNNConfig,
+        DeepLenseCNNModel,
+        image_classification_class=DeepLenseCNNForImageClassification,
+        regression_class=DeepLenseCNNForRegression,
+    ),
+    ModelRegistration(
+        DeepLenseHybridConfig,
+        DeepLenseHybridModel,
+        image_classification_class=DeepLenseHybridForImageClassification,
+        regression_class=DeepLenseHybridForRegression,
     ),
 ]
 
@@ -41,10 +67,21 @@ __all__ = [
     "AUTO_CLASSES",
     "MODEL_REGISTRY",
     "AutoModelForLensRegression",
+    "DeepLenseCNNConfig",
+    "DeepLenseCNNForImageClassification",
+    "DeepLenseCNNForRegression",
+    "DeepLenseCNNModel",
     "DeepLenseEquivariantConfig",
     "DeepLenseEquivariantForImageClassification",
     "DeepLenseEquivariantForRegression",
     "DeepLenseEquivariantModel",
+    "DeepLenseHybridConfig",
+    "DeepLenseHybridForImageClassification",
+    "DeepLenseHybridForRegression",
+    "DeepLenseHybridModel",
+    "DeepLenseMAEConfig",
+    "DeepLenseMAEForPreTraining",
+    "DeepLenseMAEModel",
     "DeepLenseViTConfig",
     "DeepLenseViTForImageClassification",
     "DeepLenseViTForRegression",

@@ -2,13 +2,10 @@
 
 from transformers import PreTrainedConfig
 
-# timm architecture name -> width of the pooled feature vector (`num_features` in timm).
-CNN_ARCHITECTURES = {
-    "resnet18": 512,
-    "efficientnet_b0": 1280,
-    "efficientnet_b1": 1280,
-    "efficientnet_b2": 1408,
-}
+# The timm architectures of the DeepLense CNN baselines.
+CNN_ARCHITECTURES = ("resnet18", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2")
+# Arguments of `timm.create_model` that the config sets itself (not allowed in `model_args`).
+_RESERVED_TIMM_ARGS = ("pretrained", "in_chans", "num_classes", "drop_path_rate", "features_only")
 
 
 class DeepLenseCNNConfig(PreTrainedConfig):
@@ -26,6 +23,9 @@ class DeepLenseCNNConfig(PreTrainedConfig):
             Expected input size (informative only: the CNNs are fully convolutional and accept any size).
         drop_path_rate (`float`, *optional*, defaults to 0.0):
             Stochastic depth rate passed to timm.
+        model_args (`dict`, *optional*):
+            Further keyword arguments of `timm.create_model`, e.g. `{"channels": [16, 32, 64, 128]}` for a
+            narrower ResNet (the pooled width then follows the last stage).
         classifier_dropout_prob (`float`, *optional*, defaults to 0.0):
             Dropout before the classification / regression head.
         initializer_range (`float`, *optional*, defaults to 0.02):
@@ -55,6 +55,7 @@ class DeepLenseCNNConfig(PreTrainedConfig):
     num_channels: int = 1
     image_size: int = 64
     drop_path_rate: float = 0.0
+    model_args: dict | None = None
     classifier_dropout_prob: float = 0.0
     initializer_range: float = 0.02
     num_targets: int = 1
@@ -75,16 +76,19 @@ class DeepLenseCNNConfig(PreTrainedConfig):
             )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must lie in [0, 1), got {self.drop_path_rate}")
+        if self.model_args is not None:
+            if not isinstance(self.model_args, dict):
+                raise ValueError(
+                    f"model_args must be a dict of timm.create_model arguments, got {self.model_args!r}"
+                )
+            reserved = sorted(set(self.model_args) & set(_RESERVED_TIMM_ARGS))
+            if reserved:
+                raise ValueError(f"model_args must not set {reserved}: use the config fields instead")
         self.target_mean = _per_target("target_mean", self.target_mean, self.num_targets, default=0.0)
         self.target_std = _per_target("target_std", self.target_std, self.num_targets, default=1.0)
         if any(std <= 0 for std in self.target_std):
             raise ValueError(f"target_std must be positive, got {self.target_std}")
         super().__post_init__(**kwargs)
-
-    @property
-    def hidden_size(self) -> int:
-        """Width of the pooled feature vector (`pooler_output`)."""
-        return CNN_ARCHITECTURES[self.architecture]
 
 
 # Copied from hf_deeplense.models.vit.configuration_vit._check_positive_int

@@ -88,7 +88,9 @@ class DeepLenseCNNModel(DeepLenseCNNPreTrainedModel):
             in_chans=config.num_channels,
             num_classes=0,
             drop_path_rate=config.drop_path_rate,
+            **(config.model_args or {}),
         )
+        self.num_features = self.encoder.num_features  # width of `pooler_output`
         self.post_init()
 
     def get_cam_target_layer(self) -> nn.Module:
@@ -131,7 +133,7 @@ class DeepLenseCNNForImageClassification(DeepLenseCNNPreTrainedModel):
         self.num_labels = config.num_labels
         self.cnn = DeepLenseCNNModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = nn.Linear(self.cnn.num_features, config.num_labels)
         self.post_init()
 
     def get_cam_target_layer(self) -> nn.Module:
@@ -169,7 +171,7 @@ class DeepLenseCNNForRegression(DeepLenseCNNPreTrainedModel):
         super().__init__(config)
         self.cnn = DeepLenseCNNModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-        self.regressor = nn.Linear(config.hidden_size, config.num_targets)
+        self.regressor = nn.Linear(self.cnn.num_features, config.num_targets)
         self.post_init()
 
     def get_cam_target_layer(self) -> nn.Module:
