@@ -1,7 +1,10 @@
 """Tests of `LensImageProcessor`: layouts, normalisation, resize/crop, channel checks, errors, save/load."""
 
 import ast
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -279,3 +282,23 @@ def test_property_mean_std_is_affine(image):
     processor = LensImageProcessor(size=5, normalization="mean_std", image_mean=2.0, image_std=4.0)
     raw = _pixels(LensImageProcessor(size=5, normalization="none"), image)
     np.testing.assert_allclose(_pixels(processor, image), (raw - 2.0) / 4.0, rtol=1e-5, atol=1e-4)
+
+
+def test_remote_code_loads_without_hf_deeplense(tmp_path):
+    """The copied image_processing_lens.py is enough: load it with trust_remote_code where hf_deeplense is absent."""
+    LensImageProcessor(size=6, num_channels=3).save_pretrained(tmp_path / "saved")
+    script = (
+        "import sys\n"
+        "sys.modules['hf_deeplense'] = None  # any import of hf_deeplense now fails\n"
+        "import numpy as np\n"
+        "from transformers import AutoImageProcessor\n"
+        f"processor = AutoImageProcessor.from_pretrained({str(tmp_path / 'saved')!r}, trust_remote_code=True)\n"
+        "assert not type(processor).__module__.startswith('hf_deeplense'), type(processor).__module__\n"
+        "print(processor(np.ones((8, 8, 3)), return_tensors='np')['pixel_values'].shape)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("(1, 3, 6, 6)")
