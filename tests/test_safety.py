@@ -1,0 +1,51 @@
+"""Static guards: no code path in the package unpickles untrusted files by accident."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "hf_deeplense"
+
+
+def _calls(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def _name(call: ast.Call) -> str:
+    return ast.unparse(call.func)
+
+
+def _keyword(call: ast.Call, name: str):
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return (
+                ast.literal_eval(keyword.value) if isinstance(keyword.value, ast.Constant) else "non-constant"
+            )
+    return "missing"
+
+
+def test_every_torch_load_uses_weights_only():
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{call.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for call in _calls(path)
+        if _name(call) == "torch.load" and _keyword(call, "weights_only") is not True
+    ]
+    assert not offenders, f"torch.load without weights_only=True: {offenders}"
+
+
+def test_no_pickle_module_loads():
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{call.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for call in _calls(path)
+        if _name(call) in ("pickle.load", "pickle.loads", "joblib.load", "dill.load")
+    ]
+    assert not offenders, f"pickle loads: {offenders}"
+
+
+def test_predict_cli_never_allows_pickle():
+    loads = [call for call in _calls(PACKAGE / "cli.py") if _name(call) in ("np.load", "numpy.load")]
+    assert loads, "the CLI reads .npy/.npz with np.load"
+    assert all(_keyword(call, "allow_pickle") is False for call in loads)
