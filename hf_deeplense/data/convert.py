@@ -17,6 +17,10 @@ Mass column: axion files carry the axion mass next to the image. It is stored as
 (float32, log10 of the mass in eV, NaN for other classes), the column name and unit the simulator
 uses. A positive stored mass is taken as linear (eV) and its log10 stored; a negative one is taken
 to be log10 already (a linear mass is never negative); zero or non-finite masses are reported.
+
+Class names: the folder names of each layout, in the label order of the simulator's presets
+(`no_sub`/`no` = 0, `cdm`/`sphere` = 1, `axion`/`vort` = 2; lens finding `non_lens` = 0,
+`lens` = 1), so label ids mean the same thing in converted and simulated data.
 """
 
 from __future__ import annotations
@@ -90,9 +94,9 @@ LAYOUTS: dict[str, LayoutInfo] = {
         LayoutInfo(
             "lens_finding",
             "train_lenses/, train_nonlenses/, test_lenses/, test_nonlenses/: lens finding, (3,64,64)",
-            ("nonlens", "lens"),
+            ("non_lens", "lens"),
         ),
-        LayoutInfo("real_lens_ssl", "lenses/, nonlenses/: real lenses, 3 bands", ("nonlens", "lens")),
+        LayoutInfo("real_lens_ssl", "lenses/, nonlenses/: real lenses, 3 bands", ("non_lens", "lens")),
         LayoutInfo(
             "regression", "lens_data/*.npy: object arrays [image (150,150), mass]", ("axion",), (MASS_COLUMN,)
         ),

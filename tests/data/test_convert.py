@@ -23,8 +23,8 @@ EXPECTED = {
         (1, 150, 150),
         False,
     ),
-    "lens_finding": (["nonlens", "lens"], {"train": 6, "validation": 2, "test": 4}, (3, 64, 64), False),
-    "real_lens_ssl": (["nonlens", "lens"], {"train": 6, "validation": 2, "test": 2}, (3, 32, 32), False),
+    "lens_finding": (["non_lens", "lens"], {"train": 6, "validation": 2, "test": 4}, (3, 64, 64), False),
+    "real_lens_ssl": (["non_lens", "lens"], {"train": 6, "validation": 2, "test": 2}, (3, 32, 32), False),
     "regression": (["axion"], {"train": 6, "validation": 2, "test": 2}, (1, 150, 150), True),
     "flat_array": (
         ["class_0", "class_1", "class_2"],
