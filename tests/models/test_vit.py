@@ -32,7 +32,7 @@ class TestDeepLenseViT(ModelTesterMixin):
         ({"image_size": 30, "patch_size": 8}, "image_size"),
         ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"),
         ({"num_hidden_layers": 0}, "num_hidden_layers"),
-        ({"num_targets": 2, "target_mean": [0.0]}, "target_mean"),
+        ({"num_targets": 2, "target_mean": [0.0, 1.0, 2.0]}, "target_mean"),
         ({"target_std": 0.0}, "target_std"),
         ({"hidden_dropout_prob": 1.5}, "hidden_dropout_prob"),
     ]
@@ -106,3 +106,52 @@ def test_gradient_checkpointing_gives_same_gradients():
     model(**inputs).loss.backward()
     for name, parameter in model.named_parameters():
         torch.testing.assert_close(parameter.grad, expected[name], msg=name)
+
+
+def train_regressor(tmp_path, per_device_train_batch_size: int, gradient_accumulation_steps: int):
+    """Two SGD steps of a tiny ViT regressor on a fixed 16-image dataset, in a fixed (sequential) order."""
+    from transformers import Trainer, TrainingArguments
+
+    generator = torch.Generator().manual_seed(0)
+    dataset = [
+        {
+            "pixel_values": torch.randn(1, 30, 30, generator=generator),
+            "labels": torch.randn(2, generator=generator),
+        }
+        for _ in range(16)
+    ]
+    torch.manual_seed(0)
+    model = DeepLenseViTForRegression(tiny_vit_config())
+    initial = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    args = TrainingArguments(
+        output_dir=str(tmp_path / f"ga{gradient_accumulation_steps}"),
+        per_device_train_batch_size=per_device_train_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        max_steps=2,
+        learning_rate=0.5,
+        optim="sgd",
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=0.0,  # no clipping: the update is the raw (scaled) gradient
+        train_sampling_strategy="sequential",
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    Trainer(model=model, args=args, train_dataset=dataset).train()
+    return initial, {name: parameter.detach() for name, parameter in model.named_parameters()}
+
+
+def test_gradient_accumulation_matches_full_batch(tmp_path):
+    """Batch 8 x GA 1 and batch 2 x GA 4 take the same SGD steps: the regression loss is scaled correctly
+    (a loss treated as already normalised would make the GA=4 update 4x too large)."""
+    initial, full_batch = train_regressor(
+        tmp_path, per_device_train_batch_size=8, gradient_accumulation_steps=1
+    )
+    _, accumulated = train_regressor(tmp_path, per_device_train_batch_size=2, gradient_accumulation_steps=4)
+    moved = max((full_batch[name] - initial[name]).abs().max().item() for name in initial)
+    assert moved > 1e-3  # the steps are large enough for a wrong scale to show
+    for name, weight in full_batch.items():
+        torch.testing.assert_close(accumulated[name], weight, atol=1e-5, rtol=1e-4, msg=name)

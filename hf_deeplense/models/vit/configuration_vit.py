@@ -52,10 +52,11 @@ class DeepLenseViTConfig(PreTrainedConfig):
         num_targets (`int`, *optional*, defaults to 1):
             Number of regression targets of [`DeepLenseViTForRegression`] (e.g. 1 for `log10_m_a`).
         target_mean (`float` or `list[float]`, *optional*):
-            Mean of each regression target in the training set (defaults to 0); the regression loss is the
-            MSE of the standardised targets `(labels - target_mean) / target_std`.
+            Mean of the regression targets in the training set: one value for all targets or one per target
+            (`None` = 0); stored as a list of `num_targets` values. The regression loss is the MSE of the
+            standardised targets `(labels - target_mean) / target_std`.
         target_std (`float` or `list[float]`, *optional*):
-            Standard deviation of each regression target (defaults to 1); must be positive.
+            Standard deviation of the regression targets, one value or one per target (`None` = 1); positive.
         num_labels (`int`, *optional*, defaults to 3):
             Number of classes of [`DeepLenseViTForImageClassification`] (3: no substructure, CDM subhalos,
             axion vortices).
@@ -92,8 +93,10 @@ class DeepLenseViTConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         # A config dict of another architecture (an MAE checkpoint loaded into the ViT heads to fine-tune its
         # encoder) brings its own `model_type` and fields such as `decoder_*`: keep the shared encoder fields only.
+        # Its label maps (a pre-training config has no real classes) are dropped too.
         if kwargs.pop("model_type", self.model_type) != self.model_type:
             kwargs = {key: value for key, value in kwargs.items() if key in _COMMON_CONFIG_KWARGS}
+            self.id2label = self.label2id = None
         kwargs.setdefault("num_labels", 3)
         for name in ("image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers"):
             _check_positive_int(name, getattr(self, name))
@@ -111,6 +114,12 @@ class DeepLenseViTConfig(PreTrainedConfig):
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        # A one-value list is one value for every target: `from_pretrained(path, num_targets=2)` sets
+        # `num_targets` after this check, so the saved config may hold `num_targets=2, target_mean=[0.0]`.
+        for name in ("target_mean", "target_std"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)) and len(value) == 1:
+                setattr(self, name, value[0])
         self.target_mean = _per_target("target_mean", self.target_mean, self.num_targets, default=0.0)
         self.target_std = _per_target("target_std", self.target_std, self.num_targets, default=1.0)
         if any(std <= 0 for std in self.target_std):

@@ -235,8 +235,8 @@ class DeepLenseViTPreTrainedModel(PreTrainedModel):
 
 
 class DeepLenseViTModel(DeepLenseViTPreTrainedModel):
-    """Bare ViT encoder: `last_hidden_state (batch, 1 + num_patches, hidden)`, `pooler_output (batch, hidden)`
-    (the final-norm CLS token)."""
+    """Bare ViT encoder, every patch visible: `last_hidden_state (batch, 1 + num_patches, hidden)` and
+    `pooler_output (batch, hidden)` (the final-norm CLS token)."""
 
     def __init__(self, config: DeepLenseViTConfig):
         super().__init__(config)

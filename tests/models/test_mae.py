@@ -1,0 +1,187 @@
+"""DeepLense MAE: the shared model tester plus masking, patchify, anomaly score and ViT fine-tuning."""
+
+import numpy as np
+import pytest
+import torch
+from test_modeling_common import ModelTesterMixin
+from transformers import Trainer, TrainingArguments
+
+from hf_deeplense import (
+    DeepLenseMAEConfig,
+    DeepLenseMAEForPreTraining,
+    DeepLenseMAEModel,
+    DeepLenseViTConfig,
+    DeepLenseViTForImageClassification,
+    DeepLenseViTForRegression,
+    DeepLenseViTModel,
+)
+
+PATCH_SIZES = {30: 6, 64: 8, 150: 10}
+
+
+def tiny_mae_config(num_channels: int = 1, image_size: int = 30, **overrides) -> DeepLenseMAEConfig:
+    kwargs = dict(
+        image_size=image_size,
+        patch_size=PATCH_SIZES[image_size],
+        num_channels=num_channels,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        decoder_hidden_size=16,
+        decoder_num_hidden_layers=1,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=20,
+    )
+    return DeepLenseMAEConfig(**{**kwargs, **overrides})
+
+
+def num_patches(config) -> int:
+    return (config.image_size // config.patch_size) ** 2
+
+
+class TestDeepLenseMAE(ModelTesterMixin):
+    config_class = DeepLenseMAEConfig
+    invalid_config_kwargs = [
+        ({"image_size": 30, "patch_size": 8}, "image_size"),
+        ({"hidden_size": 30, "num_attention_heads": 5}, "hidden_size"),
+        ({"decoder_hidden_size": 18, "decoder_num_attention_heads": 3}, "decoder_hidden_size"),
+        ({"decoder_num_hidden_layers": 0}, "decoder_num_hidden_layers"),
+        ({"mask_ratio": 1.0}, "mask_ratio"),
+        ({"image_size": 16, "patch_size": 8, "mask_ratio": 0.8}, "mask_ratio"),  # 4 patches: none visible
+    ]
+
+    def get_config(self, num_channels=1, image_size=None):
+        return tiny_mae_config(num_channels=num_channels, image_size=image_size or 30)
+
+    def prepare_inputs(self, auto_name, config, labels=False):
+        inputs = super().prepare_inputs(auto_name, config, labels)
+        if auto_name == "AutoModelForPreTraining":
+            generator = torch.Generator().manual_seed(1)
+            inputs["noise"] = torch.rand(self.batch_size, num_patches(config), generator=generator)
+        return inputs
+
+    def check_pretraining_output(self, output, config, inputs):
+        batch_size, patches = self.batch_size, num_patches(config)
+        num_visible = int(patches * (1 - config.mask_ratio))
+        assert output.loss.shape == ()
+        assert output.logits.shape == (batch_size, patches, config.patch_size**2 * config.num_channels)
+        assert output.mask.shape == output.ids_restore.shape == (batch_size, patches)
+        assert (output.mask.sum(dim=1) == patches - num_visible).all()
+
+
+def test_patchify_layout_and_unpatchify_round_trip():
+    for num_channels in (1, 3):
+        model = DeepLenseMAEForPreTraining(tiny_mae_config(num_channels=num_channels))
+        images = torch.randn(2, num_channels, 30, 30)
+        patches = model.patchify(images)
+        assert patches.shape == (2, 25, 6 * 6 * num_channels)
+        # patch 7 = row 1, column 2 of the 5x5 grid, flattened as (row, column, channel)
+        expected = images[1, :, 6:12, 12:18].permute(1, 2, 0).reshape(-1)
+        torch.testing.assert_close(patches[1, 7], expected)
+        torch.testing.assert_close(model.unpatchify(patches), images)
+
+
+def test_random_masking_is_fixed_by_noise():
+    model = DeepLenseMAEForPreTraining(tiny_mae_config())
+    sequence = torch.randn(3, 25, 32)
+    noise = torch.rand(3, 25, generator=torch.Generator().manual_seed(0))
+    visible, mask, ids_restore = model.random_masking(sequence, noise)
+    visible_again, mask_again, _ = model.random_masking(sequence, noise.clone())
+    assert torch.equal(visible, visible_again) and torch.equal(mask, mask_again)
+    num_visible = int(25 * (1 - 0.75))
+    assert visible.shape == (3, num_visible, 32)
+    for sample in range(3):
+        kept = torch.argsort(noise[sample])[:num_visible]  # the smallest noise is kept
+        torch.testing.assert_close(visible[sample], sequence[sample, kept])
+        assert set(torch.nonzero(mask[sample] == 0).flatten().tolist()) == set(kept.tolist())
+    torch.testing.assert_close(torch.argsort(ids_restore, dim=1), torch.argsort(noise, dim=1))
+
+
+def test_forward_is_deterministic_given_noise_and_loss_is_masked_mse():
+    torch.manual_seed(0)
+    model = DeepLenseMAEForPreTraining(tiny_mae_config(norm_pix_loss=True)).train()
+    images = torch.randn(2, 1, 30, 30)
+    noise = torch.rand(2, 25)
+    first, second = model(images, noise=noise), model(images, noise=noise)
+    torch.testing.assert_close(first.loss, second.loss, atol=0, rtol=0)
+    assert not torch.equal(model(images, noise=torch.rand(2, 25)).mask, first.mask)
+    target = model.patchify(images)
+    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6) ** 0.5
+    per_patch = ((first.logits - target) ** 2).mean(-1)
+    torch.testing.assert_close(first.loss, (per_patch * first.mask).sum() / first.mask.sum())
+    assert model(images, noise=noise, return_loss=False).loss is None
+
+
+def test_anomaly_score_is_deterministic_and_per_image():
+    torch.manual_seed(0)
+    model = DeepLenseMAEForPreTraining(tiny_mae_config()).eval()
+    images = torch.randn(4, 1, 30, 30)
+    scores = model.anomaly_score(images)
+    assert scores.shape == (4,)
+    torch.testing.assert_close(model.anomaly_score(images), scores, atol=0, rtol=0)
+    torch.testing.assert_close(model.anomaly_score(images[2:3]), scores[2:3])  # independent of the batch
+    assert not torch.equal(model.anomaly_score(images, seed=1), scores)
+    # with explicit noise: the per-image masked MSE of that single mask
+    noise = torch.rand(4, 25)
+    output = model(images, noise=noise)
+    per_patch = ((output.logits - model.patchify(images)) ** 2).mean(-1)
+    expected = (per_patch * output.mask).sum(1) / output.mask.sum(1)
+    torch.testing.assert_close(model.anomaly_score(images, noise=noise), expected)
+    # an image far from the data the (untrained) decoder predicts scores higher
+    assert (model.anomaly_score(images * 10) > scores).all()
+
+
+@pytest.mark.parametrize("head_class", [DeepLenseViTForImageClassification, DeepLenseViTForRegression])
+def test_vit_heads_load_the_pretrained_encoder(tmp_path, head_class):
+    torch.manual_seed(0)
+    mae = DeepLenseMAEForPreTraining(tiny_mae_config())
+    mae.save_pretrained(tmp_path)
+    kwargs = {"num_labels": 3} if head_class is DeepLenseViTForImageClassification else {"num_targets": 2}
+    head = head_class.from_pretrained(tmp_path, **kwargs)
+    assert type(head.config) is DeepLenseViTConfig and head.config.model_type == "deeplense_vit"
+    assert not hasattr(head.config, "decoder_hidden_size") and not hasattr(head.config, "mask_ratio")
+    if head_class is DeepLenseViTForImageClassification:
+        assert head.config.num_labels == 3 and head.classifier.out_features == 3
+    else:
+        assert head.config.num_targets == 2 and head.regressor.out_features == 2
+    mae_weights = mae.vit.state_dict()
+    head_weights = head.vit.state_dict()
+    assert set(head_weights) == set(mae_weights)
+    for name, weight in mae_weights.items():
+        assert torch.equal(head_weights[name], weight), name
+    assert head.vit.embeddings.position_embeddings.requires_grad  # fine-tuned in the ViT
+    # the same encoder on full images: MAE base model == ViT base model
+    images = torch.randn(2, 1, 30, 30)
+    vit = DeepLenseViTModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(vit(images).pooler_output, mae.vit.eval()(images).pooler_output)
+    # a saved fine-tuned head is a plain ViT checkpoint
+    head.save_pretrained(tmp_path / "finetuned")
+    reloaded = DeepLenseViTConfig.from_pretrained(tmp_path / "finetuned")
+    assert reloaded.model_type == "deeplense_vit" and "AutoModelForPreTraining" not in reloaded.auto_map
+
+
+def test_mae_base_model_encodes_every_patch():
+    model = DeepLenseMAEModel(tiny_mae_config()).eval()
+    with torch.no_grad():
+        output = model(torch.randn(2, 1, 30, 30))
+    assert output.last_hidden_state.shape == (2, 26, 32)
+
+
+def test_trainer_evaluate_reports_eval_loss(tmp_path):
+    rng = np.random.default_rng(0)
+    dataset = [
+        {"pixel_values": torch.from_numpy(rng.standard_normal((1, 30, 30), dtype=np.float32))}
+        for _ in range(4)
+    ]
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_eval_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    trainer = Trainer(model=DeepLenseMAEForPreTraining(tiny_mae_config()), args=args, eval_dataset=dataset)
+    metrics = trainer.evaluate()
+    assert metrics["eval_loss"] > 0
