@@ -1,6 +1,7 @@
 """Lensing datasets: one Parquet + dataset-card format for built, converted and published data."""
 
 from .card import dataset_statistics, read_features, render_dataset_card, write_dataset_card
+from .collate import LensingCollator, batched_loader
 from .convert import (
     LAYOUTS,
     ConversionResult,
@@ -11,7 +12,9 @@ from .convert import (
     load_example,
 )
 from .hub import publish_dataset
+from .iterable import SimulatedLensDataset
 from .loading import load_lensing_dataset
+from .transforms import LensingAugment, TwoViewTransform
 from .writer import (
     SPLITS,
     lensing_features,
@@ -28,7 +31,12 @@ __all__ = [
     "SPLITS",
     "ConversionResult",
     "LayoutError",
+    "LensingAugment",
+    "LensingCollator",
+    "SimulatedLensDataset",
     "SkipFile",
+    "TwoViewTransform",
+    "batched_loader",
     "convert_deeplense",
     "dataset_statistics",
     "detect_layout",

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+from datasets import load_dataset
+from torch.utils.data import DataLoader
+
+from hf_deeplense.data import (
+    LensingAugment,
+    LensingCollator,
+    batched_loader,
+    lensing_features,
+    write_dataset_card,
+    write_split,
+)
+
+N = 10
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    features = lensing_features(["no_sub", "cdm", "axion"], (1, 8, 8), ["log10_m_a", "theta_e"])
+
+    def make_shard(i):
+        index = np.arange(N)
+        return {
+            "pixel_values": np.arange(N * 64, dtype=np.float32).reshape(N, 1, 8, 8),
+            "label": index % 3,
+            "log10_m_a": -23.0 + index / 10,
+            "theta_e": 1.0 + index,
+        }
+
+    write_split(tmp_path, "train", 1, make_shard, features, progress=False)
+    write_dataset_card(tmp_path, title="t")
+    return load_dataset(str(tmp_path))["train"]
+
+
+@pytest.mark.parametrize("format", ["numpy", "torch", None])
+def test_collator_on_dataloader_rows(dataset, format):
+    data = dataset.with_format(format) if format else dataset
+    batch = next(iter(DataLoader(data, batch_size=4, collate_fn=LensingCollator())))
+    assert batch["pixel_values"].dtype == torch.float32 and batch["pixel_values"].shape == (4, 1, 8, 8)
+    np.testing.assert_array_equal(batch["pixel_values"].numpy(), np.arange(4 * 64).reshape(4, 1, 8, 8))
+    assert batch["labels"].dtype == torch.int64 and batch["labels"].tolist() == [0, 1, 2, 0]
+
+
+def test_regression_targets(dataset):
+    data = dataset.with_format("numpy")
+    rows = [data[i] for i in range(3)]
+    single = LensingCollator(label_column="log10_m_a")(rows)["labels"]
+    assert single.dtype == torch.float32
+    torch.testing.assert_close(single, torch.tensor([-23.0, -22.9, -22.8]))
+    both = LensingCollator(label_column=["log10_m_a", "theta_e"])(rows)["labels"]
+    assert both.shape == (3, 2)
+    torch.testing.assert_close(both[:, 1], torch.tensor([1.0, 2.0, 3.0]))
+    standard = LensingCollator(
+        label_column=["log10_m_a", "theta_e"], target_mean=[-23.0, 2.0], target_std=[0.1, 1.0]
+    )
+    torch.testing.assert_close(standard(rows)["labels"], torch.tensor([[0.0, -1.0], [1.0, 0.0], [2.0, 1.0]]))
+    assert "labels" not in LensingCollator(label_column=None)(rows)
+    with pytest.raises(ValueError, match="both"):
+        LensingCollator(target_mean=0.0)
+
+
+def test_augment_and_two_views(dataset):
+    data = dataset.with_format("numpy")
+    rows = [data[i] for i in range(N)]
+    plain = LensingCollator()(rows)["pixel_values"]
+    collator = LensingCollator(
+        augment=LensingAugment(), two_views=True, generator=torch.Generator().manual_seed(0)
+    )
+    batch = collator(rows)
+    assert set(batch) == {"pixel_values", "pixel_values_2", "labels"}
+    assert not torch.equal(batch["pixel_values"], batch["pixel_values_2"])
+    for view in (batch["pixel_values"], batch["pixel_values_2"]):  # same pixels, moved around
+        torch.testing.assert_close(view.flatten(1).sort().values, plain.flatten(1).sort().values)
+    with pytest.raises(ValueError, match="augment"):
+        LensingCollator(two_views=True)
+
+
+def test_batched_loader_reads_columns(dataset):
+    data = dataset.with_format("numpy")
+    batches = list(batched_loader(data, batch_size=4, shuffle=False))
+    assert [len(b["labels"]) for b in batches] == [4, 4, 2]
+    rows = next(iter(DataLoader(data, batch_size=4, collate_fn=LensingCollator())))
+    for key in rows:
+        assert torch.equal(batches[0][key], rows[key])
+    order = [
+        torch.cat(
+            [
+                b["pixel_values"][:, 0, 0, 0]
+                for b in batched_loader(data, 3, generator=torch.Generator().manual_seed(s))
+            ]
+        )
+        for s in (0, 0, 1)
+    ]
+    assert torch.equal(order[0], order[1]) and not torch.equal(order[0], order[2])
+    assert sorted((order[0] / 64).long().tolist()) == list(range(N))  # every row exactly once

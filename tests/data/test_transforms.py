@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from hf_deeplense.data import LensingAugment, TwoViewTransform
+
+
+def d4_images(image):
+    """The 8 images of the dihedral group D4 acting on one (C, H, W) image."""
+    rotations = [torch.rot90(image, k, dims=(1, 2)) for k in range(4)]
+    return rotations + [r.flip(-1) for r in rotations]
+
+
+def which(candidates, image):
+    matches = [i for i, candidate in enumerate(candidates) if torch.equal(candidate, image)]
+    assert len(matches) == 1, "output is not exactly one transform of its input"
+    return matches[0]
+
+
+@pytest.fixture
+def batch():
+    return torch.randn(64, 2, 9, 9, generator=torch.Generator().manual_seed(0))
+
+
+def test_rotations_and_flips_are_the_d4_group(batch):
+    out = LensingAugment()(batch, generator=torch.Generator().manual_seed(1))
+    assert out.shape == batch.shape and out.dtype == batch.dtype
+    seen = [which(d4_images(x), y) for x, y in zip(batch, out)]
+    assert set(seen) == set(range(8))  # 64 draws hit every group element
+    out = LensingAugment(flip=False)(batch, generator=torch.Generator().manual_seed(1))
+    assert {which(d4_images(x), y) for x, y in zip(batch, out)} == {0, 1, 2, 3}
+    out = LensingAugment(rotate90=False)(batch, generator=torch.Generator().manual_seed(1))
+    assert {which(d4_images(x), y) for x, y in zip(batch, out)} == {0, 4}
+
+
+def test_same_generator_same_output(batch):
+    augment = LensingAugment(max_shift=2, noise_std=0.1)
+    first = augment(batch, generator=torch.Generator().manual_seed(7))
+    second = augment(batch, generator=torch.Generator().manual_seed(7))
+    other = augment(batch, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(first, second) and not torch.equal(first, other)
+    assert not torch.equal(first, batch)
+
+
+def test_shifts_are_periodic_and_bounded(batch):
+    out = LensingAugment(rotate90=False, flip=False, max_shift=2)(
+        batch, generator=torch.Generator().manual_seed(3)
+    )
+    shifts = set()
+    for x, y in zip(batch, out):
+        found = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(torch.roll(x, (dy, dx), (1, 2)), y)
+        ]
+        assert len(found) == 1
+        shifts.add(found[0])
+    assert len(shifts) > 10
+
+
+def test_noise_statistics():
+    images = torch.zeros(256, 1, 16, 16)
+    out = LensingAugment(rotate90=False, flip=False, noise_std=0.5)(
+        images, generator=torch.Generator().manual_seed(0)
+    )
+    assert abs(out.mean().item()) < 0.01 and abs(out.std().item() - 0.5) < 0.01
+
+
+def test_invalid_inputs():
+    with pytest.raises(ValueError, match="square"):
+        LensingAugment()(torch.zeros(2, 1, 8, 6))
+    with pytest.raises(ValueError, match="batch, channels"):
+        LensingAugment()(torch.zeros(1, 8, 8))
+    with pytest.raises(ValueError):
+        LensingAugment(noise_std=-1)
+    assert LensingAugment(rotate90=False)(torch.zeros(2, 1, 8, 6)).shape == (2, 1, 8, 6)
+
+
+def test_two_views_are_independent_d4_views(batch):
+    views = TwoViewTransform()(batch, generator=torch.Generator().manual_seed(0))
+    assert set(views) == {"pixel_values", "pixel_values_2"}
+    first = [which(d4_images(x), y) for x, y in zip(batch, views["pixel_values"])]
+    second = [which(d4_images(x), y) for x, y in zip(batch, views["pixel_values_2"])]
+    assert first != second
