@@ -24,6 +24,12 @@ from .hybrid import (
     DeepLenseHybridModel,
 )
 from .mae import DeepLenseMAEConfig, DeepLenseMAEForPreTraining, DeepLenseMAEModel
+from .simclr import (
+    DeepLenseSimCLRConfig,
+    DeepLenseSimCLRForImageClassification,
+    DeepLenseSimCLRForRegression,
+    DeepLenseSimCLRModel,
+)
 from .vit import (
     DeepLenseViTConfig,
     DeepLenseViTForImageClassification,
@@ -58,6 +64,12 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         image_classification_class=DeepLenseHybridForImageClassification,
         regression_class=DeepLenseHybridForRegression,
     ),
+    ModelRegistration(
+        DeepLenseSimCLRConfig,
+        DeepLenseSimCLRModel,
+        image_classification_class=DeepLenseSimCLRForImageClassification,
+        regression_class=DeepLenseSimCLRForRegression,
+    ),
 ]
 
 for _registration in MODEL_REGISTRY:
@@ -82,6 +94,10 @@ __all__ = [
     "DeepLenseMAEConfig",
     "DeepLenseMAEForPreTraining",
     "DeepLenseMAEModel",
+    "DeepLenseSimCLRConfig",
+    "DeepLenseSimCLRForImageClassification",
+    "DeepLenseSimCLRForRegression",
+    "DeepLenseSimCLRModel",
     "DeepLenseViTConfig",
     "DeepLenseViTForImageClassification",
     "DeepLenseViTForRegression",
