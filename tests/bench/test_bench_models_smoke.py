@@ -1,0 +1,104 @@
+"""bench/bench_models.py: the --smoke run (tiny configs, CPU) and row selection."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_models():
+    return _load("bench_models")
+
+
+@pytest.fixture(scope="module")
+def smoke_result(bench_models, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "models.json"
+    exit_code = bench_models.main(["--smoke", "--json", str(path)])
+    return exit_code, json.loads(path.read_text())
+
+
+def test_smoke_runs_every_row_without_error(bench_models, smoke_result):
+    exit_code, result = smoke_result
+    assert exit_code == 0
+    expected = {row.name for row in bench_models.make_rows(bench_models.PRESETS["smoke"], compile_rows=False)}
+    rows = {row["name"]: row for row in result["rows"]}
+    assert set(rows) == expected
+    assert {row["group"] for row in rows.values()} == {"mae", "vit", "hybrid", "cnn"}
+    for row in rows.values():
+        assert "error" not in row, row
+        assert row["images_per_second"] > 0
+        assert len(row["step_times_s"]) == 2
+        assert row["flops_per_step"] > 0
+        assert row["peak_memory_bytes"] > 0
+        assert row["memory_kind"] == "cpu_peak_rss"
+        assert row["mfu"] is None  # no --peak-tflops on CPU
+        assert row["ratio"] == pytest.approx(
+            row["images_per_second"] / rows[row["baseline"]]["images_per_second"]
+        )
+    assert result["environment"]["device_type"] == "cpu"
+    assert result["environment"]["dtype"] == "fp32"
+
+
+def test_smoke_compares_identical_configs(smoke_result):
+    """Ours and the stock model of a comparison have the same parameters and the same FLOPs per step."""
+    rows = {row["name"]: row for row in smoke_result[1]["rows"]}
+    pairs = [
+        ("mae/16px-p4-b4/ours", "mae/16px-p4-b4/hf-sdpa"),
+        ("vit/16px-p4-b4/ours", "vit/16px-p4-b4/timm"),
+        ("vit/16px-p4-b4/hf-sdpa", "vit/16px-p4-b4/timm"),
+        ("cnn/16px-b4/ours", "cnn/16px-b4/timm-cl"),
+    ]
+    for ours, stock in pairs:
+        assert rows[ours]["num_parameters"] == rows[stock]["num_parameters"], (ours, stock)
+        assert rows[ours]["flops_per_step"] == rows[stock]["flops_per_step"], (ours, stock)
+    # CPU attention FLOPs are counted (torch has no formula for the CPU kernel): sdpa ~ eager matmuls
+    sdpa, eager = (
+        rows["mae/16px-p4-b4/hf-sdpa"]["flops_per_step"],
+        rows["mae/16px-p4-b4/hf-eager"]["flops_per_step"],
+    )
+    assert sdpa == pytest.approx(eager, rel=0.05)
+    assert rows["mae/16px-p4-b4/hf-sdpa"]["attn_implementation"] == "sdpa"
+    assert rows["mae/16px-p4-b4/hf-eager"]["attn_implementation"] == "eager"
+
+
+def test_rows_selection_adds_baselines(bench_models):
+    rows = bench_models.make_rows(bench_models.PRESETS["full"], compile_rows=True)
+    selected = [
+        row.name for row in bench_models.select_rows(rows, "mae/64px-p8-b512/ours-compile,cnn/*/ours")
+    ]
+    assert selected == [
+        "mae/64px-p8-b512/hf-sdpa-compile",
+        "mae/64px-p8-b512/ours-compile",
+        "cnn/64px-b512/timm-cl",
+        "cnn/64px-b512/ours",
+        "cnn/150px-b256/timm-cl",
+        "cnn/150px-b256/ours",
+    ]
+    with pytest.raises(SystemExit, match="matches no row"):
+        bench_models.select_rows(rows, "nothing/*")
+
+
+def test_full_preset_has_the_requested_comparisons(bench_models):
+    names = {row.name for row in bench_models.make_rows(bench_models.PRESETS["full"], compile_rows=True)}
+    for shape in ("64px-p8-b512", "64px-p8-b2048", "150px-p10-b256"):
+        for variant in ("hf-eager", "hf-sdpa", "hf-sdpa-compile", "ours", "ours-compile"):
+            assert f"mae/{shape}/{variant}" in names
+    assert {"vit/64px-p8-b512/timm", "vit/64px-p8-b512/hf-sdpa", "vit/64px-p8-b512/ours"} <= names
+    assert {"hybrid/64px-p8-b512/timm-vit", "hybrid/64px-p8-b512/ours", "cnn/64px-b512/timm-cl"} <= names
+    without_compile = bench_models.make_rows(bench_models.PRESETS["full"], compile_rows=False)
+    assert not any(row.compile for row in without_compile)
