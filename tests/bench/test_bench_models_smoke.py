@@ -101,4 +101,4 @@ def test_full_preset_has_the_requested_comparisons(bench_models):
     assert {"vit/64px-p8-b512/timm", "vit/64px-p8-b512/hf-sdpa", "vit/64px-p8-b512/ours"} <= names
     assert {"hybrid/64px-p8-b512/timm-vit", "hybrid/64px-p8-b512/ours", "cnn/64px-b512/timm-cl"} <= names
     without_compile = bench_models.make_rows(bench_models.PRESETS["full"], compile_rows=False)
-    assert not any(row.compile for row in without_compile)
+    assert not any(row.variant.compile for row in without_compile)
