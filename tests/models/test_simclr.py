@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
 from hf_deeplense import AutoModelForLensRegression
 from hf_deeplense.models.cnn import DeepLenseCNNConfig, DeepLenseCNNModel
+from hf_deeplense.models.equivariant import DeepLenseEquivariantConfig, DeepLenseEquivariantModel
 from hf_deeplense.models.hybrid import DeepLenseHybridConfig, DeepLenseHybridModel
 from hf_deeplense.models.simclr import (
     DeepLenseSimCLRConfig,
@@ -38,6 +39,8 @@ def tiny_backbone_config(backbone: str, num_channels: int = 1, image_size: int =
     )
     if backbone == "vit":
         return DeepLenseViTConfig(patch_size=VIT_PATCH_SIZES[image_size], **small)
+    if backbone == "equivariant":
+        return DeepLenseEquivariantConfig(group="C4", stage_channels=[3, 5], **small)
     return DeepLenseHybridConfig(stem_channels=[4, 8, 8] if image_size >= 64 else [4, 8], **small)
 
 
@@ -113,7 +116,12 @@ def test_defaults_build_a_resnet18_simclr():
 
 @pytest.mark.parametrize(
     ("backbone", "backbone_class"),
-    [("cnn", DeepLenseCNNModel), ("vit", DeepLenseViTModel), ("hybrid", DeepLenseHybridModel)],
+    [
+        ("cnn", DeepLenseCNNModel),
+        ("vit", DeepLenseViTModel),
+        ("hybrid", DeepLenseHybridModel),
+        ("equivariant", DeepLenseEquivariantModel),
+    ],
 )
 def test_two_views_give_the_nt_xent_loss_of_the_projections(backbone, backbone_class):
     torch.manual_seed(0)
