@@ -23,6 +23,11 @@ from .hybrid import (
     DeepLenseHybridForRegression,
     DeepLenseHybridModel,
 )
+from .lensfinder import (
+    DeepLenseLensFinderConfig,
+    DeepLenseLensFinderForImageClassification,
+    DeepLenseLensFinderModel,
+)
 from .mae import DeepLenseMAEConfig, DeepLenseMAEForPreTraining, DeepLenseMAEModel
 from .simclr import (
     DeepLenseSimCLRConfig,
@@ -70,6 +75,11 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         image_classification_class=DeepLenseSimCLRForImageClassification,
         regression_class=DeepLenseSimCLRForRegression,
     ),
+    ModelRegistration(
+        DeepLenseLensFinderConfig,
+        DeepLenseLensFinderModel,
+        image_classification_class=DeepLenseLensFinderForImageClassification,
+    ),
 ]
 
 for _registration in MODEL_REGISTRY:
@@ -91,6 +101,9 @@ __all__ = [
     "DeepLenseHybridForImageClassification",
     "DeepLenseHybridForRegression",
     "DeepLenseHybridModel",
+    "DeepLenseLensFinderConfig",
+    "DeepLenseLensFinderForImageClassification",
+    "DeepLenseLensFinderModel",
     "DeepLenseMAEConfig",
     "DeepLenseMAEForPreTraining",
     "DeepLenseMAEModel",

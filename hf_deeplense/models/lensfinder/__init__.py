@@ -1,0 +1,13 @@
+from .configuration_lensfinder import DeepLenseLensFinderConfig
+from .modeling_lensfinder import (
+    DeepLenseLensFinderForImageClassification,
+    DeepLenseLensFinderModel,
+    DeepLenseLensFinderPreTrainedModel,
+)
+
+__all__ = [
+    "DeepLenseLensFinderConfig",
+    "DeepLenseLensFinderModel",
+    "DeepLenseLensFinderPreTrainedModel",
+    "DeepLenseLensFinderForImageClassification",
+]
