@@ -6,7 +6,7 @@ Pure functions in :mod:`.profiles` (deflections), :mod:`.light` (surface brightn
 """
 
 from .presets import LENS_FINDING_CLASSES, PRESETS, SUBSTRUCTURE_CLASSES, SimulationConfig, get_preset
-from .simulator import simulate_batch, simulate_lens_finding_batch
+from .simulator import lens_deflection, simulate_batch, simulate_lens_finding_batch
 
 __all__ = [
     "LENS_FINDING_CLASSES",
@@ -14,6 +14,7 @@ __all__ = [
     "SUBSTRUCTURE_CLASSES",
     "SimulationConfig",
     "get_preset",
+    "lens_deflection",
     "simulate_batch",
     "simulate_lens_finding_batch",
 ]

@@ -182,6 +182,53 @@ def _deflection(
     return alpha_x, alpha_y
 
 
+def _draw_lens(
+    cfg: SimulationConfig, class_name: str, index_list: list[int], seed: int
+) -> tuple[list[torch.Generator], dict[str, Tensor], dict[str, Tensor]]:
+    """Generators (positioned after the lens draws), lens/source and substructure parameters."""
+    if class_name not in cfg.classes or class_name not in SUBSTRUCTURE_CLASSES:
+        raise ValueError(
+            f"class_name {class_name!r} is not a substructure class of preset {cfg.name!r} (classes: {cfg.classes})"
+        )
+    generators = image_generators(seed, class_name, index_list)
+    base = draw_uniform(generators, N_BASE_UNIFORMS)
+    extra = draw_uniform(generators, _substructure_uniform_count(cfg, class_name))
+    lens = _lens_and_source_params(cfg, base)
+    sub = _substructure(cfg, class_name, extra, lens["theta_e"])
+    if cfg.compensate_substructure_mass:
+        enclosed_mass = math.pi * sub["enclosed"]  # convergence x area inside the Einstein circle
+        lens["theta_e_host"] = lens["theta_e"] - enclosed_mass / (
+            lens["theta_e"] * sie_mass_factor(lens["q"])
+        )
+    else:
+        lens["theta_e_host"] = lens["theta_e"].clone()
+    return generators, lens, sub
+
+
+def lens_deflection(
+    cfg: SimulationConfig,
+    class_name: str,
+    indices: Iterable[int] | Tensor,
+    x: Tensor,
+    y: Tensor,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Deflection of the lenses of images ``indices`` (as :func:`simulate_batch` draws them) at ``x, y``.
+
+    Args:
+        x, y: positions broadcastable to ``(N, *S)`` with ``N = len(indices)``, e.g. ``(1, H, W)`` or
+            ``(N, 1, P)``; dtype and device of the result follow ``x``. *Unit: arcsec*
+
+    Returns:
+        ``(alpha_x, alpha_y)`` of shape ``(N, *S)``. *Unit: arcsec*
+    """
+    _, lens, sub = _draw_lens(cfg, class_name, _as_index_list(indices), seed)
+    to_device = {"device": x.device, "dtype": x.dtype}
+    lens = {k: v.to(**to_device) for k, v in lens.items()}
+    sub = {k: v.to(**to_device) for k, v in sub.items()}
+    return _deflection(x, y, lens, sub, cfg)
+
+
 def simulate_batch(
     cfg: SimulationConfig,
     class_name: str,
@@ -207,23 +254,9 @@ def simulate_batch(
         (``log10(m_a / eV)`` for ``axion``, NaN otherwise), ``subhalo_mass_fraction`` (substructure mass
         / host mass; 0 unless ``cdm``/``sphere``/``vortex``).
     """
-    if class_name not in cfg.classes or class_name not in SUBSTRUCTURE_CLASSES:
-        raise ValueError(
-            f"class_name {class_name!r} is not a substructure class of preset {cfg.name!r} (classes: {cfg.classes})"
-        )
     index_list = _as_index_list(indices)
     device = torch.device(device)
-    generators = image_generators(seed, class_name, index_list)
-    base = draw_uniform(generators, N_BASE_UNIFORMS)
-    extra = draw_uniform(generators, _substructure_uniform_count(cfg, class_name))
-    lens = _lens_and_source_params(cfg, base)
-    sub = _substructure(cfg, class_name, extra, lens["theta_e"])
-    if cfg.compensate_substructure_mass:
-        lens["theta_e_host"] = lens["theta_e"] - sub["enclosed"] / (
-            lens["theta_e"] * sie_mass_factor(lens["q"])
-        )
-    else:
-        lens["theta_e_host"] = lens["theta_e"].clone()
+    generators, lens, sub = _draw_lens(cfg, class_name, index_list, seed)
 
     n_pixels = cfg.num_channels * cfg.image_size**2
     if cfg.add_noise:
