@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     confusion_matrix,
     mean_absolute_error,
     mean_squared_error,
     r2_score,
     roc_auc_score,
+    roc_curve,
 )
 from transformers import EvalPrediction
 
@@ -25,9 +27,11 @@ __all__ = [
     "anomaly_auc",
     "classification_metrics",
     "confusion_matrix_from_logits",
+    "detection_metrics",
     "make_compute_metrics",
     "regression_metrics",
     "softmax",
+    "tpr_at_fpr",
 ]
 
 
@@ -143,6 +147,46 @@ def regression_metrics(
 def anomaly_auc(scores: np.ndarray, is_anomaly: np.ndarray) -> float:
     """ROC AUC of an anomaly score (higher = more anomalous) against binary anomaly labels."""
     return float(roc_auc_score(np.asarray(is_anomaly).astype(bool), np.asarray(scores, dtype=np.float64)))
+
+
+def tpr_at_fpr(scores: np.ndarray, is_positive: np.ndarray, fpr: float) -> float:
+    """True-positive rate at a false-positive rate of at most `fpr` (lens finding: completeness at a purity).
+
+    Read off the empirical ROC curve, without interpolation: the largest TPR among thresholds whose FPR is
+    <= `fpr`. With `n` negatives the FPR moves in steps of `1/n`, so `fpr < 1/n` means no false positive.
+    """
+    false_positive_rate, true_positive_rate, _ = roc_curve(
+        np.asarray(is_positive).astype(bool), np.asarray(scores, dtype=np.float64)
+    )
+    return float(true_positive_rate[false_positive_rate <= fpr].max())
+
+
+def detection_metrics(
+    scores: np.ndarray, is_positive: np.ndarray, fprs: Sequence[float] = (1e-2, 1e-3)
+) -> dict[str, float]:
+    """Rare-class detection (lens finding): ROC AUC, precision-recall AUC and TPR at fixed FPRs.
+
+    Args:
+        scores: `(num_samples,)` scores, higher = more likely positive (e.g. the softmax probability of `lens`).
+        is_positive: `(num_samples,)` binary labels.
+        fprs: false-positive rates at which the TPR is read.
+
+    Returns:
+        `{"roc_auc", "pr_auc", "tpr_at_fpr_0.01", "tpr_at_fpr_0.001", ..., "num_positives", "num_negatives"}`;
+        `pr_auc` is the average precision (the step-wise area under the precision-recall curve), whose
+        chance level is the positive fraction, not 0.5.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    is_positive = np.asarray(is_positive).astype(bool)
+    metrics = {
+        "roc_auc": float(roc_auc_score(is_positive, scores)),
+        "pr_auc": float(average_precision_score(is_positive, scores)),
+    }
+    for fpr in fprs:
+        metrics[f"tpr_at_fpr_{fpr:g}"] = tpr_at_fpr(scores, is_positive, fpr)
+    metrics["num_positives"] = int(is_positive.sum())
+    metrics["num_negatives"] = int((~is_positive).sum())
+    return metrics
 
 
 def make_compute_metrics(
