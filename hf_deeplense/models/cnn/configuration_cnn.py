@@ -102,6 +102,10 @@ def _per_target(name: str, value, num_targets: int, default: float) -> list[floa
     """`None` -> `[default] * num_targets`, a number -> one value per target, a list must have `num_targets` values."""
     if value is None:
         value = default
+    # A one-value list is one value for every target: `from_pretrained(path, num_targets=2)` sets
+    # `num_targets` after validation, so a saved config may hold `num_targets=2, target_mean=[0.0]`.
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
     if isinstance(value, (int, float)):
         return [float(value)] * num_targets
     value = [float(item) for item in value]

@@ -114,12 +114,6 @@ class DeepLenseViTConfig(PreTrainedConfig):
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
-        # A one-value list is one value for every target: `from_pretrained(path, num_targets=2)` sets
-        # `num_targets` after this check, so the saved config may hold `num_targets=2, target_mean=[0.0]`.
-        for name in ("target_mean", "target_std"):
-            value = getattr(self, name)
-            if isinstance(value, (list, tuple)) and len(value) == 1:
-                setattr(self, name, value[0])
         self.target_mean = _per_target("target_mean", self.target_mean, self.num_targets, default=0.0)
         self.target_std = _per_target("target_std", self.target_std, self.num_targets, default=1.0)
         if any(std <= 0 for std in self.target_std):
@@ -136,6 +130,10 @@ def _per_target(name: str, value, num_targets: int, default: float) -> list[floa
     """`None` -> `[default] * num_targets`, a number -> one value per target, a list must have `num_targets` values."""
     if value is None:
         value = default
+    # A one-value list is one value for every target: `from_pretrained(path, num_targets=2)` sets
+    # `num_targets` after validation, so a saved config may hold `num_targets=2, target_mean=[0.0]`.
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
     if isinstance(value, (int, float)):
         return [float(value)] * num_targets
     value = [float(item) for item in value]
