@@ -1,7 +1,7 @@
 """Lensing datasets: one Parquet + dataset-card format for built, converted and published data."""
 
 from .card import dataset_statistics, read_features, render_dataset_card, write_dataset_card
-from .collate import LensingCollator, batched_loader
+from .collate import BatchedLensingDataset, LensingCollator, batched_loader
 from .convert import (
     LAYOUTS,
     ConversionResult,
@@ -29,6 +29,7 @@ from .writer import (
 __all__ = [
     "LAYOUTS",
     "SPLITS",
+    "BatchedLensingDataset",
     "ConversionResult",
     "LayoutError",
     "LensingAugment",

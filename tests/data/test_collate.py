@@ -5,6 +5,7 @@ from datasets import load_dataset
 from torch.utils.data import DataLoader
 
 from hf_deeplense.data import (
+    BatchedLensingDataset,
     LensingAugment,
     LensingCollator,
     batched_loader,
@@ -95,3 +96,51 @@ def test_batched_loader_reads_columns(dataset):
     ]
     assert torch.equal(order[0], order[1]) and not torch.equal(order[0], order[2])
     assert sorted((order[0] / 64).long().tolist()) == list(range(N))  # every row exactly once
+
+
+@pytest.fixture
+def sharded(tmp_path):
+    """37 rows in 4 shards (several Arrow chunks), pixel (0, 0, 0) = row number."""
+    features = lensing_features(["a", "b"], (2, 3, 3), ["theta_e"], with_source_file=True)
+
+    def make_shard(i):
+        index = np.arange(i, 37, 4)
+        pixels = np.random.default_rng(i).random((len(index), 2, 3, 3), dtype=np.float32)
+        pixels[:, 0, 0, 0] = index
+        return {
+            "pixel_values": pixels,
+            "label": index % 2,
+            "theta_e": index / 2,
+            "source_file": [f"{j}" for j in index],
+        }
+
+    write_split(tmp_path, "train", 4, make_shard, features, progress=False)
+    write_dataset_card(tmp_path, title="t")
+    return load_dataset(str(tmp_path))["train"]
+
+
+def test_batched_dataset_matches_datasets_access(sharded):
+    assert sharded.data.column("pixel_values").num_chunks > 1
+    for view in (sharded, sharded.shuffle(seed=0).select(range(5, 30))):
+        fast = BatchedLensingDataset(view)
+        assert len(fast) == len(view) and fast.columns == ["pixel_values", "label", "theta_e"]
+        keys = np.random.default_rng(0).integers(0, len(view), 50).tolist() + [-1]
+        batch = fast.__getitems__(keys)
+        reference = view.with_format("numpy")[[k % len(view) for k in keys]]
+        for name in fast.columns:
+            np.testing.assert_array_equal(batch[name], reference[name])
+        row = fast[3]
+        np.testing.assert_array_equal(row["pixel_values"], view.with_format("numpy")[3]["pixel_values"])
+    with pytest.raises(IndexError):
+        BatchedLensingDataset(sharded).__getitems__([37])
+    with pytest.raises(ValueError, match="not in the dataset"):
+        BatchedLensingDataset(sharded, columns=["nope"])
+
+
+def test_batched_loader_with_workers(sharded):
+    loader = batched_loader(sharded, 8, num_workers=2, generator=torch.Generator().manual_seed(0))
+    batches = list(loader)
+    numbers = torch.cat([b["pixel_values"][:, 0, 0, 0] for b in batches]).long()
+    assert sorted(numbers.tolist()) == list(range(37))
+    labels = torch.cat([b["labels"] for b in batches])
+    assert torch.equal(labels, numbers % 2)
