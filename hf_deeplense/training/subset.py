@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from datasets import Dataset
 
-__all__ = ["label_fraction_indices", "label_fraction_subset"]
+__all__ = ["label_fraction_indices", "label_fraction_subset", "stratified_sample_indices"]
 
 
 def label_fraction_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -24,6 +24,28 @@ def label_fraction_indices(labels: np.ndarray, fraction: float, seed: int) -> np
         shuffled = members[rng.permutation(len(members))]
         keep.append(shuffled[: max(1, round(fraction * len(members)))])
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+
+
+def stratified_sample_indices(labels: np.ndarray, num_samples: int, seed: int) -> np.ndarray:
+    """Sorted indices of exactly `min(num_samples, len(labels))` rows, classes in proportion.
+
+    Per-class quotas are `floor(num_samples * n_class / n)`, the remaining rows going to the classes
+    with the largest fractional parts; each class's rows are drawn from a seeded shuffle.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if num_samples >= len(labels):
+        return np.arange(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = num_samples * counts / len(labels)
+    quotas = np.floor(exact).astype(int)
+    for position in np.argsort(-(exact - quotas), kind="stable")[: num_samples - quotas.sum()]:
+        quotas[position] += 1
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label, quota in zip(classes, quotas):
+        members = np.flatnonzero(labels == label)
+        keep.append(members[rng.permutation(len(members))][:quota])
+    return np.sort(np.concatenate(keep))
 
 
 def label_fraction_subset(

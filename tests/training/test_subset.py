@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
-from hf_deeplense.training.subset import label_fraction_indices, label_fraction_subset
+from hf_deeplense.training.subset import (
+    label_fraction_indices,
+    label_fraction_subset,
+    stratified_sample_indices,
+)
 
 
 def test_stratified_counts_and_nesting():
@@ -38,3 +42,12 @@ def test_dataset_subset():
     assert label_fraction_subset(dataset, 1.0, seed=0) is dataset
     with pytest.raises(ValueError, match="label column"):
         label_fraction_subset(dataset, 0.5, seed=0, label_column="target")
+
+
+def test_stratified_sample_indices_exact_size():
+    labels = np.repeat([0, 1, 2], [10, 10, 5])
+    indices = stratified_sample_indices(labels, 9, seed=0)
+    assert len(indices) == 9
+    counts = np.bincount(labels[indices], minlength=3)
+    assert counts.tolist() in ([4, 4, 1], [4, 3, 2], [3, 4, 2])  # proportional 3.6 / 3.6 / 1.8
+    assert stratified_sample_indices(labels, 100, seed=0).tolist() == list(range(25))

@@ -1,0 +1,260 @@
+"""Data for recipes: the shared `DataArguments`, loading splits (a built folder, a Hub/local repo id, or
+on-the-fly simulation), subsetting, and the batch collator (image processor, then augmentation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, DatasetDict
+
+from ..data import (
+    LensingAugment,
+    LensingCollator,
+    SimulatedLensDataset,
+    TwoViewTransform,
+    load_lensing_dataset,
+)
+from ..image_processing_lens import LensImageProcessor
+from ..simulation import get_preset
+from .subset import stratified_sample_indices
+
+__all__ = [
+    "DataArguments",
+    "RecipeCollator",
+    "as_dict",
+    "class_names_of",
+    "finite_target_rows",
+    "keep_classes",
+    "load_splits",
+    "make_augment",
+    "make_image_processor",
+    "materialize",
+    "simulated_splits",
+    "stratified_head",
+    "target_statistics",
+]
+
+
+def as_dict(value: dict | str | None) -> dict[str, Any]:
+    """A dict from a config mapping, a JSON string (command line) or None."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"expected a JSON object, got {value!r}")
+    return parsed
+
+
+@dataclass
+class DataArguments:
+    """Where the images come from and how they are prepared (shared by every recipe)."""
+
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "A built dataset folder or a Hub dataset repo id (load_lensing_dataset)."},
+    )
+    simulate: str | None = field(
+        default=None,
+        metadata={"help": "Pre-training only: simulate images on the fly with this preset (e.g. model_ii)."},
+    )
+    simulation_overrides: dict | str | None = field(
+        default=None, metadata={"help": "SimulationConfig fields overriding the preset (mapping or JSON)."}
+    )
+    simulation_seed: int = field(default=0, metadata={"help": "Seed of the simulated training stream."})
+    num_simulated_eval: int = field(
+        default=256, metadata={"help": "Simulated evaluation images (another seed)."}
+    )
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str = field(
+        default="validation", metadata={"help": "Split for evaluation and model selection."}
+    )
+    test_split: str = field(default="test", metadata={"help": "Split of the final report."})
+    classes: list[str] | None = field(
+        default=None, metadata={"help": "Keep only these classes (by name); default: all."}
+    )
+    image_size: int | None = field(
+        default=None, metadata={"help": "Resize images to this size; default: the dataset's size."}
+    )
+    normalization: str = field(
+        default="minmax", metadata={"help": "LensImageProcessor normalisation: minmax, mean_std or none."}
+    )
+    augment: bool = field(default=True, metadata={"help": "D4 rotations/flips of training images."})
+    max_shift: int = field(
+        default=0, metadata={"help": "Random periodic shifts of training images, in pixels."}
+    )
+    noise_std: float = field(default=0.0, metadata={"help": "Gaussian noise added to training images."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Stratified subset of the training split (quick runs)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Stratified subset of the eval split."}
+    )
+    max_test_samples: int | None = field(
+        default=None, metadata={"help": "Stratified subset of the test split."}
+    )
+
+    def __post_init__(self):
+        if (self.dataset is None) == (self.simulate is None):
+            raise ValueError(
+                "give exactly one data source: --dataset (folder or repo id) or --simulate (preset)"
+            )
+        self.simulation_overrides = as_dict(self.simulation_overrides)
+
+
+def class_names_of(dataset: Dataset) -> list[str]:
+    """Class names of the `label` ClassLabel column."""
+    label = dataset.features.get("label")
+    if label is None or not hasattr(label, "names"):
+        raise ValueError(f"the dataset has no ClassLabel 'label' column (columns: {dataset.column_names})")
+    return list(label.names)
+
+
+def _labels(dataset: Dataset, column: str = "label") -> np.ndarray:
+    return np.asarray(dataset.with_format("numpy")[column])
+
+
+def stratified_head(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
+    """At most `max_samples` rows, stratified by `label` (rows stay in order)."""
+    if max_samples is None or max_samples >= len(dataset):
+        return dataset
+    return dataset.select(stratified_sample_indices(_labels(dataset), max_samples, seed))
+
+
+def keep_classes(dataset: Dataset, names: Sequence[str]) -> Dataset:
+    """Rows whose class is one of `names` (labels keep their ids in the full class list)."""
+    all_names = class_names_of(dataset)
+    unknown = [name for name in names if name not in all_names]
+    if unknown:
+        raise ValueError(f"unknown class(es) {unknown}; the dataset has {all_names}")
+    keep = np.isin(_labels(dataset), [all_names.index(name) for name in names])
+    return dataset.select(np.flatnonzero(keep))
+
+
+def finite_target_rows(dataset: Dataset, column: str) -> Dataset:
+    """Rows with a finite regression target (e.g. `log10_m_a` exists for axion images only)."""
+    if column not in dataset.column_names:
+        raise ValueError(f"target column {column!r} not in the dataset's columns {dataset.column_names}")
+    values = _labels(dataset, column)
+    return dataset.select(np.flatnonzero(np.isfinite(values)))
+
+
+def target_statistics(dataset: Dataset, column: str) -> tuple[float, float]:
+    """Mean and standard deviation of a regression target (finite values)."""
+    values = _labels(dataset, column).astype(np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise ValueError(f"no finite value in column {column!r}")
+    return float(values.mean()), float(max(values.std(), 1e-6))
+
+
+def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:
+    """The train/eval/test splits of `data_args.dataset`, class-filtered and truncated, in numpy format."""
+    datasets = load_lensing_dataset(data_args.dataset)
+    limits = {
+        data_args.train_split: data_args.max_train_samples,
+        data_args.eval_split: data_args.max_eval_samples,
+        data_args.test_split: data_args.max_test_samples,
+    }
+    splits = {}
+    for split, limit in limits.items():
+        if split not in datasets:
+            continue
+        dataset = datasets[split]
+        if data_args.classes:
+            dataset = keep_classes(dataset, data_args.classes)
+        splits[split] = stratified_head(dataset, limit, seed).with_format("numpy")
+    if data_args.train_split not in splits:
+        raise ValueError(
+            f"{data_args.dataset} has no {data_args.train_split!r} split (splits: {list(datasets)})"
+        )
+    return DatasetDict(splits)
+
+
+def materialize(stream: SimulatedLensDataset, num_samples: int) -> list[dict[str, Any]]:
+    """The first `num_samples` rows of a simulated stream, as a list (a map-style dataset)."""
+    rows = []
+    for row in stream:
+        rows.append(row)
+        if len(rows) == num_samples:
+            break
+    return rows
+
+
+def simulated_splits(
+    data_args: DataArguments,
+) -> tuple[SimulatedLensDataset, list[dict[str, Any]], list[str]]:
+    """An endless simulated training stream, a fixed simulated evaluation set (seed + 1) and the class names."""
+    config = get_preset(data_args.simulate, **data_args.simulation_overrides)
+    train = SimulatedLensDataset(config, seed=data_args.simulation_seed)
+    # The eval rows use one shard whatever the number of processes: every rank sees the same set.
+    evaluation = SimulatedLensDataset(config, seed=data_args.simulation_seed + 1, rank=0, world_size=1)
+    class_names = list(config.classes)
+    if data_args.classes:
+        keep = {class_names.index(name) for name in data_args.classes}
+        rows = [
+            row
+            for row in materialize(evaluation, data_args.num_simulated_eval * len(class_names))
+            if row["label"] in keep
+        ]
+        return train, rows[: data_args.num_simulated_eval], class_names
+    return train, materialize(evaluation, data_args.num_simulated_eval), class_names
+
+
+def make_image_processor(data_args: DataArguments, num_channels: int, image_size: int) -> LensImageProcessor:
+    """The `LensImageProcessor` of the run (saved next to the weights)."""
+    size = data_args.image_size or image_size
+    return LensImageProcessor(
+        num_channels=num_channels,
+        size=size,
+        do_resize=size != image_size,
+        normalization=data_args.normalization,
+    )
+
+
+def make_augment(data_args: DataArguments) -> LensingAugment | None:
+    """The training augmentation, or None when `augment` is off."""
+    if not data_args.augment:
+        return None
+    return LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+
+
+class RecipeCollator:
+    """Rows -> model batch: stack (`LensingCollator`), process (`LensImageProcessor`), augment.
+
+    Args:
+        image_processor: normalises/resizes the stacked batch.
+        label_column: `"label"`, a float target column, or None (self-supervised).
+        augment: applied after processing (training only).
+        two_views: return `pixel_values` and `pixel_values_2`, two augmentations of each image (SimCLR).
+    """
+
+    def __init__(
+        self,
+        image_processor: LensImageProcessor,
+        label_column: str | None = "label",
+        augment: LensingAugment | None = None,
+        two_views: bool = False,
+    ):
+        if two_views and augment is None:
+            raise ValueError("two_views needs an augmentation")
+        self.stack = LensingCollator(label_column=label_column)
+        self.image_processor = image_processor
+        self.augment = augment
+        self.two_views = TwoViewTransform(augment) if two_views else None
+
+    def __call__(self, rows) -> dict[str, torch.Tensor]:
+        batch = self.stack(rows)
+        pixel_values = self.image_processor(batch["pixel_values"], return_tensors="pt")["pixel_values"]
+        if self.two_views is not None:
+            batch.update(self.two_views(pixel_values))
+        else:
+            batch["pixel_values"] = self.augment(pixel_values) if self.augment is not None else pixel_values
+        return batch

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from hf_deeplense.data import LensingAugment
+from hf_deeplense.training.data import (
+    DataArguments,
+    RecipeCollator,
+    class_names_of,
+    finite_target_rows,
+    load_splits,
+    make_image_processor,
+    simulated_splits,
+    target_statistics,
+)
+
+
+def test_data_arguments_need_one_source():
+    with pytest.raises(ValueError, match="exactly one data source"):
+        DataArguments()
+    with pytest.raises(ValueError, match="exactly one data source"):
+        DataArguments(dataset="x", simulate="model_ii")
+    assert DataArguments(
+        simulate="model_ii", simulation_overrides='{"image_size": 32}'
+    ).simulation_overrides == {"image_size": 32}
+
+
+def test_load_splits_filters_and_truncates(random_lensing_dataset):
+    splits = load_splits(
+        DataArguments(dataset=str(random_lensing_dataset), max_train_samples=9, classes=["cdm", "axion"])
+    )
+    train = splits["train"]
+    assert len(train) == 9 and set(splits) == {"train", "validation", "test"}
+    assert sorted(np.unique(train["label"]).tolist()) == [1, 2]  # ids in the full class list
+    assert class_names_of(train) == ["no_sub", "cdm", "axion"]
+    assert isinstance(train[0]["pixel_values"], np.ndarray)
+    regression = finite_target_rows(splits["validation"], "log10_m_a")
+    assert len(regression) == 4 and np.isfinite(regression["log10_m_a"]).all()
+    mean, std = target_statistics(regression, "log10_m_a")
+    assert -24 < mean < -22 and std > 0
+    with pytest.raises(ValueError, match="unknown class"):
+        load_splits(DataArguments(dataset=str(random_lensing_dataset), classes=["vortex"]))
+
+
+def test_recipe_collator_processes_then_augments(random_lensing_dataset):
+    splits = load_splits(DataArguments(dataset=str(random_lensing_dataset)))
+    processor = make_image_processor(DataArguments(dataset="x", image_size=8), num_channels=1, image_size=16)
+    rows = [splits["train"][i] for i in range(6)]
+    batch = RecipeCollator(processor)(rows)
+    assert batch["pixel_values"].shape == (6, 1, 8, 8) and batch["labels"].dtype == torch.int64
+    assert batch["pixel_values"].min() >= 0 and batch["pixel_values"].max() <= 1
+    two = RecipeCollator(processor, label_column=None, augment=LensingAugment(), two_views=True)(rows)
+    assert set(two) == {"pixel_values", "pixel_values_2"}
+    regression = RecipeCollator(processor, label_column="log10_m_a")(
+        [splits["train"][i] for i in range(20, 26)]
+    )
+    assert regression["labels"].dtype == torch.float32 and regression["labels"].shape == (6,)
+
+
+def test_simulated_splits_small():
+    args = DataArguments(
+        simulate="model_ii", simulation_overrides={"image_size": 16}, num_simulated_eval=6, classes=["no_sub"]
+    )
+    train, evaluation, class_names = simulated_splits(args)
+    assert class_names == ["no_sub", "cdm", "axion"]
+    assert len(evaluation) == 6 and all(row["label"] == 0 for row in evaluation)
+    first = next(iter(train))
+    assert first["pixel_values"].shape == (1, 16, 16)
