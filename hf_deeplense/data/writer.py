@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from datasets import Array3D, ClassLabel, Features, Value
 from datasets.arrow_writer import ParquetWriter
 from tqdm.auto import tqdm
@@ -135,6 +136,29 @@ def _check_batch(batch: Mapping[str, Any], features: Features, where: str) -> di
     return columns
 
 
+def _array_storage(values: np.ndarray) -> pa.Array:
+    """The nested-list Arrow storage of an `ArrayXD` column, built from a C-contiguous `(N, *shape)`
+    array without going through Python objects (the values buffer is shared, not copied)."""
+    array = pa.array(values.reshape(-1))
+    for size in reversed(values.shape[1:]):
+        count = len(array) // size
+        offsets = pa.array(np.arange(0, (count + 1) * size, size, dtype=np.int32))
+        array = pa.ListArray.from_arrays(offsets, array)
+    return array
+
+
+def _to_table(columns: Mapping[str, Any], features: Features) -> pa.Table:
+    schema = features.arrow_schema
+    arrays = []
+    for field in schema:
+        values = columns[field.name]
+        if isinstance(field.type, pa.ExtensionType):
+            arrays.append(pa.ExtensionArray.from_storage(field.type, _array_storage(values)))
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _remove_stale_temporaries(data_dir: Path, split: str) -> None:
     for path in data_dir.glob(f".{split}-*{_TMP_MARKER}*"):
         logger.info("removing the temporary file of an interrupted run: %s", path)
@@ -152,7 +176,7 @@ def write_shard(path: str | os.PathLike, batch: Mapping[str, Any], features: Fea
     try:
         with ParquetWriter(features=features, path=str(tmp)) as writer:
             if len(columns["pixel_values"]):
-                writer.write_batch(columns)
+                writer.write_table(_to_table(columns, features))
             num_rows, _ = writer.finalize()
         fd = os.open(tmp, os.O_RDONLY)
         try:
