@@ -1,0 +1,181 @@
+"""Everything a run leaves in its output directory, and publishing it to the Hub.
+
+```
+output_dir/
+    config.json, model.safetensors, configuration_*.py, modeling_*.py   # the best (or last) model
+    preprocessor_config.json                                            # the LensImageProcessor
+    metrics.json        # final metrics (flat, floats)
+    run_config.yaml     # every argument of the run
+    eval_history.json   # metrics of each evaluation (EvalHistoryJsonCallback)
+    plots/*.png         # loss curves, ROC, confusion matrix, scatter, reconstructions, CAM
+    README.md           # model card with a model-index of the metrics
+    checkpoint-*/       # Trainer checkpoints (not published)
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from huggingface_hub import HfApi
+from transformers import Trainer, TrainingArguments
+
+from ..evaluation.plots import plot_loss_curves
+from ..modelcard import build_model_card
+from .callbacks import json_safe
+
+__all__ = ["RunArtifacts", "arguments_to_dict", "push_run_to_hub", "take_push_to_hub", "write_run_artifacts"]
+
+# Never published: Trainer checkpoints (optimizer states), tracker folders, temporaries.
+PUBLISH_IGNORE = ["checkpoint-*/**", "runs/**", "wandb/**", "trackio/**", "*.tmp", "training_args.bin"]
+
+
+@dataclass
+class RunArtifacts:
+    """Paths written by `write_run_artifacts`."""
+
+    output_dir: Path
+    metrics: Path
+    run_config: Path
+    model_card: Path
+    plots: dict[str, str] = field(default_factory=dict)
+
+
+def arguments_to_dict(*arguments: Any) -> dict[str, Any]:
+    """One flat dict of the fields of argument dataclasses (`TrainingArguments.to_dict()` for those)."""
+    merged: dict[str, Any] = {}
+    for item in arguments:
+        if isinstance(item, TrainingArguments):
+            values = item.to_dict()
+            values = {
+                key: value
+                for key, value in values.items()
+                if not key.endswith("_token") and key != "hub_token"
+            }
+        elif dataclasses.is_dataclass(item):
+            values = dataclasses.asdict(item)
+        else:
+            values = dict(item)
+        merged.update(values)
+    return json.loads(json.dumps(json_safe(merged), default=str))
+
+
+def take_push_to_hub(training_args: TrainingArguments) -> str | None:
+    """Turn off the Trainer's own pushing (it would replace our model card and push every
+    checkpoint) and return the repo id the run should be published to at the end, or None."""
+    if not training_args.push_to_hub:
+        return None
+    repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
+    training_args.push_to_hub = False
+    return repo_id
+
+
+def write_run_artifacts(
+    trainer: Trainer,
+    *,
+    task: str,
+    metrics: dict[str, float],
+    image_processor: Any | None = None,
+    plots: dict[str, str] | None = None,
+    run_config: dict[str, Any] | None = None,
+    datasets: list[str] | None = None,
+    dataset_name: str | None = None,
+    dataset_split: str = "test",
+    description: str = "",
+    repo_id: str | None = None,
+    base_model: str | None = None,
+) -> RunArtifacts | None:
+    """Save the trainer's model (the best one with `load_best_model_at_end`) and the run's artifacts.
+
+    Call on every process (the model save synchronises them); files other than the model are written
+    by the main process only, which alone gets the `RunArtifacts` back (others get None).
+
+    Args:
+        trainer: the trained `Trainer`; its `args.output_dir` receives everything.
+        task: `"image-classification"`, `"regression"` or `"pretraining"` (for the model card).
+        metrics: final metrics (e.g. `test_auc_macro`), floats.
+        image_processor: saved next to the weights (`preprocessor_config.json`).
+        plots: caption -> PNG path (absolute, or relative to the output dir); a loss-curve plot is added.
+        run_config: every argument of the run (`arguments_to_dict(model_args, data_args, training_args)`).
+        datasets: Hub ids or names of the datasets used (card YAML `datasets`).
+        dataset_name, dataset_split: where `metrics` were computed (card `model-index`).
+        description: text under the card's title.
+        repo_id: id shown in the card's loading example (default: the output folder's name).
+        base_model: the checkpoint fine-tuned from.
+    """
+    output_dir = Path(trainer.args.output_dir)
+    trainer.save_model(str(output_dir))
+    if not trainer.is_world_process_zero():
+        return None
+    if image_processor is not None:
+        image_processor.save_pretrained(str(output_dir))
+    plots = dict(plots or {})
+    plots["Loss curves"] = plot_loss_curves(
+        trainer.state.log_history, output_dir / "plots" / "loss_curves.png"
+    )
+    relative_plots = {}
+    for caption, path in plots.items():
+        path = Path(path)
+        absolute = path if path.is_absolute() else output_dir / path
+        relative_plots[caption] = absolute.resolve().relative_to(output_dir.resolve()).as_posix()
+
+    metrics = {key: float(value) for key, value in metrics.items()}
+    metrics_path = output_dir / "metrics.json"
+    metrics_path.write_text(json.dumps(json_safe(metrics), indent=2, sort_keys=True))
+    run_config_path = output_dir / "run_config.yaml"
+    run_config_path.write_text(yaml.safe_dump(run_config or {}, sort_keys=True))
+
+    finite_metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}
+    card = build_model_card(
+        trainer.model.config,
+        repo_id=repo_id or output_dir.name,
+        task=task,
+        description=description,
+        datasets=datasets,
+        metrics=finite_metrics or None,
+        dataset_name=dataset_name,
+        dataset_split=dataset_split,
+        training_config=run_config,
+        plots=relative_plots,
+        base_model=base_model,
+    )
+    card_path = output_dir / "README.md"
+    card.save(str(card_path))
+    return RunArtifacts(
+        output_dir=output_dir,
+        metrics=metrics_path,
+        run_config=run_config_path,
+        model_card=card_path,
+        plots={caption: str(output_dir / path) for caption, path in relative_plots.items()},
+    )
+
+
+def push_run_to_hub(
+    output_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str = "Upload hf_deeplense run",
+) -> str:
+    """Publish a run folder (weights, processor, card, metrics, plots; no Trainer checkpoints).
+
+    Returns:
+        The URL of the commit.
+    """
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True, private=private)
+    commit = api.upload_folder(
+        folder_path=str(output_dir),
+        repo_id=repo_id,
+        ignore_patterns=PUBLISH_IGNORE,
+        commit_message=commit_message,
+    )
+    return commit.commit_url

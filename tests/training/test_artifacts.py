@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import torch
+import yaml
+from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer
+
+from hf_deeplense.testing_utils import local_hub
+from hf_deeplense.training.arguments import make_training_arguments
+from hf_deeplense.training.artifacts import (
+    arguments_to_dict,
+    push_run_to_hub,
+    take_push_to_hub,
+    write_run_artifacts,
+)
+from hf_deeplense.training.data import DataArguments, RecipeCollator, load_splits, make_image_processor
+from hf_deeplense.training.modeling import build_model
+
+TINY_VIT = {
+    "image_size": 16,
+    "patch_size": 4,
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+}
+
+
+def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dataset):
+    data_args = DataArguments(dataset=str(random_lensing_dataset))
+    splits = load_splits(data_args)
+    names = ["no_sub", "cdm", "axion"]
+    model = build_model(
+        "classification", model_type="deeplense_vit", config_overrides=TINY_VIT, class_names=names
+    )
+    processor = make_image_processor(data_args, num_channels=1, image_size=16)
+    args = make_training_arguments(
+        str(tmp_path / "run"),
+        max_steps=2,
+        per_device_train_batch_size=8,
+        logging_steps=1,
+        disable_tqdm=True,
+        push_to_hub=True,
+        hub_model_id="org/tiny-run",
+    )
+    assert take_push_to_hub(args) == "org/tiny-run" and args.push_to_hub is False
+    trainer = Trainer(
+        model=model, args=args, train_dataset=splits["train"], data_collator=RecipeCollator(processor)
+    )
+    trainer.train()
+    trainer.save_model(str(tmp_path / "run" / "checkpoint-2"))  # a checkpoint folder is never published
+    artifacts = write_run_artifacts(
+        trainer,
+        task="image-classification",
+        metrics={"test_auc_macro": 0.75, "test_accuracy": float("nan")},
+        image_processor=processor,
+        run_config=arguments_to_dict(data_args, args),
+        datasets=["org/tiny-data"],
+        repo_id="org/tiny-run",
+    )
+    out = tmp_path / "run"
+    assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
+    assert json.loads(artifacts.metrics.read_text()) == {"test_accuracy": None, "test_auc_macro": 0.75}
+    assert yaml.safe_load(artifacts.run_config.read_text())["dataset"] == str(random_lensing_dataset)
+    card = artifacts.model_card.read_text()
+    assert "model-index" in card and "test_auc_macro" in card and "plots/loss_curves.png" in card
+    assert "hub_token" not in card
+    assert (out / "plots" / "loss_curves.png").is_file()
+
+    reloaded = AutoModelForImageClassification.from_pretrained(out)
+    pixel_values = torch.rand(2, 1, 16, 16)
+    torch.testing.assert_close(
+        reloaded(pixel_values=pixel_values).logits, model.cpu()(pixel_values=pixel_values).logits
+    )
+
+    with local_hub(tmp_path / "hub") as hub:
+        push_run_to_hub(out, "org/tiny-run")
+        files = hub.list_files("org/tiny-run")
+        assert {"model.safetensors", "README.md", "metrics.json", "plots/loss_curves.png"} <= set(files)
+        assert not any(name.startswith("checkpoint-") for name in files)
+        from_hub = AutoModelForImageClassification.from_pretrained("org/tiny-run")
+        assert AutoImageProcessor.from_pretrained("org/tiny-run").size == 16
+        np.testing.assert_allclose(
+            from_hub(pixel_values=pixel_values).logits.detach().numpy(),
+            reloaded(pixel_values=pixel_values).logits.detach().numpy(),
+        )
