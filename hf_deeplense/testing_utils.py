@@ -10,6 +10,9 @@ transformers and huggingface_hub without a network. Only the HTTP endpoints of a
 | `POST .../preupload` (`_commit_api._fetch_upload_modes`) | every file is a "regular" upload             |
 | `GET .../paths-info` (`_commit_api._fetch_files_to_copy`) | reading the source file from the local cache |
 | `POST .../commit` (`_commit_api._send_commit`)  | writing a new snapshot into the local cache        |
+| `GET .../tree` (`HfApi.list_repo_files`, used by `delete_patterns`) | listing the local snapshot  |
+
+`huggingface_hub._upload_pipeline` imports the commit endpoints by name: its copies are replaced too.
 
 Everything else (`HfApi.create_commit`, `upload_folder`, `upload_file`, `PushToHubMixin.push_to_hub`) is the
 installed library's own code. Commits land in the layout that `hf_hub_download`, `snapshot_download` and
@@ -52,6 +55,7 @@ import httpx
 import yaml
 from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, constants
 from huggingface_hub import _commit_api as commit_api
+from huggingface_hub import _upload_pipeline as upload_pipeline
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.hf_api import CommitInfo, HfApi, RepoUrl
 from huggingface_hub.utils import validate_repo_id
@@ -103,6 +107,18 @@ class LocalHub:
     def list_files(self, repo_id: str, repo_type: str | None = None, revision: str = "main") -> list[str]:
         """Sorted repo paths (POSIX) of the files at the head of `revision`."""
         return sorted(self._snapshot_files(repo_id, repo_type, revision))
+
+    def list_repo_files(
+        self,
+        api: HfApi,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        repo_type: str | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Stand-in for `HfApi.list_repo_files`."""
+        return self.list_files(repo_id, repo_type, revision or "main")
 
     def commits(self, repo_id: str, repo_type: str | None = None) -> list[str]:
         """Commit hashes of the repo, oldest first."""
@@ -363,6 +379,10 @@ def local_hub(
         stack.enter_context(mock.patch.object(commit_api, "_fetch_upload_modes", hub.fetch_upload_modes))
         stack.enter_context(mock.patch.object(commit_api, "_fetch_files_to_copy", hub.fetch_files_to_copy))
         stack.enter_context(mock.patch.object(commit_api, "_send_commit", hub.send_commit))
+        # `upload_folder`'s pipeline holds its own references to the endpoints imported from _commit_api
+        stack.enter_context(mock.patch.object(upload_pipeline, "_fetch_upload_modes", hub.fetch_upload_modes))
+        stack.enter_context(mock.patch.object(upload_pipeline, "_send_commit", hub.send_commit))
+        stack.enter_context(mock.patch.object(HfApi, "list_repo_files", _as_method(hub.list_repo_files)))
         yield hub
 
 

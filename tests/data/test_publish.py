@@ -1,10 +1,7 @@
 """Publishing a dataset folder and reading it back by repo id, offline (local_hub)."""
 
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
-from huggingface_hub import HfApi, _upload_pipeline
 
 from hf_deeplense.data import (
     lensing_features,
@@ -14,22 +11,6 @@ from hf_deeplense.data import (
     write_split,
 )
 from hf_deeplense.testing_utils import local_hub
-
-
-@contextmanager
-def dataset_hub(tmp_path, monkeypatch):
-    """`local_hub` plus two endpoints `upload_folder` needs here: `list_repo_files` (for
-    `delete_patterns`), and the copies of the commit endpoints that `huggingface_hub._upload_pipeline`
-    imported by name (local_hub patches only `_commit_api`, so the pipeline would keep the functions
-    of whichever local_hub was active when it was first imported)."""
-    with local_hub(tmp_path / "hub") as hub:
-        monkeypatch.setattr(
-            HfApi, "list_repo_files", lambda self, repo_id, **kw: hub.list_files(repo_id, "dataset")
-        )
-        monkeypatch.setattr(_upload_pipeline, "_fetch_upload_modes", hub.fetch_upload_modes)
-        monkeypatch.setattr(_upload_pipeline, "_send_commit", hub.send_commit)
-        yield hub
-
 
 FEATURES = lensing_features(["no_sub", "cdm", "axion"], (1, 8, 8), ["log10_m_a"])
 
@@ -49,10 +30,10 @@ def build(out_dir, num_examples, num_shards, offset=0.0):
     return out_dir
 
 
-def test_publish_and_reload_offline(tmp_path, monkeypatch):
+def test_publish_and_reload_offline(tmp_path):
     folder = build(tmp_path / "ds", 9, 3)
     (folder / "data" / ".train-00000-of-00003.parquet.tmp-1").write_bytes(b"junk")
-    with dataset_hub(tmp_path, monkeypatch) as hub:
+    with local_hub(tmp_path / "hub") as hub:
         publish_dataset(folder, "org/tiny-lenses")
         files = hub.list_files("org/tiny-lenses", "dataset")
         assert files == ["README.md", "data/test-00000-of-00001.parquet"] + [
@@ -97,7 +78,7 @@ def test_publish_refuses_a_folder_without_shards(tmp_path):
         publish_dataset(tmp_path, "org/x")
 
 
-def test_publish_script(tmp_path, monkeypatch, capsys):
+def test_publish_script(tmp_path, capsys):
     import importlib.util
     from pathlib import Path
 
@@ -106,7 +87,7 @@ def test_publish_script(tmp_path, monkeypatch, capsys):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     folder = build(tmp_path / "ds", 3, 1)
-    with dataset_hub(tmp_path, monkeypatch):
+    with local_hub(tmp_path / "hub"):
         assert script.main([str(folder), "org/scripted"]) == 0
         assert "published" in capsys.readouterr().out
         assert load_lensing_dataset("org/scripted")["train"].num_rows == 3
