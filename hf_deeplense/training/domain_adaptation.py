@@ -1,0 +1,293 @@
+"""Unsupervised domain adaptation for any DeepLense classifier: DANN and ADDA on `pooler_output`.
+
+A classifier trained on one simulation (or one instrument) loses accuracy on another: the source domain
+has labels, the target domain (another PSF, noise level, pixel scale, or real survey data) has none.
+Both methods align the distributions of the backbone's pooled features across domains with a domain
+discriminator:
+
+- **DANN** (Ganin et al. 2016, https://arxiv.org/abs/1505.07818): one network; a gradient-reversal layer
+  between the features and the discriminator makes the backbone *maximise* the discriminator's loss while
+  it minimises the source classification loss. The reversal coefficient ramps up as `2 / (1 + e^(-10 p)) - 1`.
+- **ADDA** (Tzeng et al. 2017, https://arxiv.org/abs/1702.05464): train on the source, copy the model as the
+  target model, then train the copy's backbone (classifier frozen) GAN-style so that the discriminator takes
+  its target features for source features (from the frozen source model). DeepLense (Model A -> B): target
+  AUC 0.88 without adaptation, 0.955 with ADDA (ResNet-18).
+
+Works with every registered `...ForImageClassification` head: the features are the `pooler_output` of
+`model.base_model`, captured with a forward hook during the ordinary forward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = [
+    "AdaptationConfig",
+    "DomainDiscriminator",
+    "GradientReversal",
+    "dann_coefficient",
+    "features_and_logits",
+    "grad_reverse",
+    "predict_probabilities",
+    "train_adda",
+    "train_dann",
+    "train_source_only",
+]
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity in the forward pass; multiplies the gradient by `-coefficient` in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, inputs: torch.Tensor, coefficient: float) -> torch.Tensor:
+        ctx.coefficient = coefficient
+        return inputs.view_as(inputs)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.coefficient * grad_output, None
+
+
+def grad_reverse(inputs: torch.Tensor, coefficient: float = 1.0) -> torch.Tensor:
+    """Gradient-reversal layer (DANN)."""
+    return GradientReversal.apply(inputs, coefficient)
+
+
+def dann_coefficient(progress: float, gamma: float = 10.0) -> float:
+    """Ganin et al.'s schedule of the reversal coefficient, from 0 (start) to ~1 (`progress` = 1)."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+class DomainDiscriminator(nn.Module):
+    """MLP `(batch, hidden_size)` -> `(batch,)` logit that the features come from the source domain."""
+
+    def __init__(self, input_size: int, hidden_size: int = 256):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(input_size, hidden_size),
+            nn.ReLU(),
+            nn.Linear(hidden_size, hidden_size),
+            nn.ReLU(),
+            nn.Linear(hidden_size, 1),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)[:, 0]
+
+
+def features_and_logits(model: nn.Module, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass of a classification head: `(pooler_output (batch, hidden), logits (batch, num_labels))`."""
+    captured = {}
+
+    def hook(module, inputs, output):
+        captured["features"] = output.pooler_output if hasattr(output, "pooler_output") else output[1]
+
+    handle = model.base_model.register_forward_hook(hook)
+    try:
+        logits = model(pixel_values=pixel_values).logits
+    finally:
+        handle.remove()
+    return captured["features"], logits
+
+
+@dataclass
+class AdaptationConfig:
+    """Settings of the adaptation loops.
+
+    Args:
+        steps: optimizer steps.
+        batch_size: images per domain and step.
+        learning_rate: Adam learning rate of the model (and, for DANN, the discriminator).
+        discriminator_learning_rate: Adam learning rate of the ADDA discriminator and target backbone.
+        discriminator_hidden_size: width of the discriminator MLP.
+        weight_decay: AdamW weight decay of the model.
+        seed: seeds the batch order and the discriminator's initialisation.
+        progress: show tqdm progress bars.
+    """
+
+    steps: int = 500
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    discriminator_learning_rate: float = 2e-4
+    discriminator_hidden_size: int = 256
+    weight_decay: float = 1e-4
+    seed: int = 0
+    progress: bool = True
+
+
+def _batches(num_examples: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless shuffled index batches (a fresh permutation per epoch, the last partial batch dropped)."""
+    batch_size = min(batch_size, num_examples)
+    while True:
+        order = torch.randperm(num_examples, generator=generator)
+        for first in range(0, num_examples - batch_size + 1, batch_size):
+            yield order[first : first + batch_size]
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def train_source_only(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: AdaptationConfig
+) -> list[dict[str, float]]:
+    """Supervised training on the source domain (the baseline, and ADDA's first stage). Returns the loss history."""
+    generator = torch.Generator().manual_seed(config.seed)
+    device = _device(model)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    batches = _batches(len(labels), config.batch_size, generator)
+    history = []
+    model.train()
+    for step in tqdm(range(config.steps), desc="source only", disable=not config.progress, leave=False):
+        index = next(batches)
+        logits = model(pixel_values=images[index].to(device)).logits
+        loss = nn.functional.cross_entropy(logits, labels[index].to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append({"step": step, "classification_loss": loss.item()})
+    return history
+
+
+def train_dann(
+    model: nn.Module,
+    source_images: torch.Tensor,
+    source_labels: torch.Tensor,
+    target_images: torch.Tensor,
+    config: AdaptationConfig,
+) -> tuple[DomainDiscriminator, list[dict[str, float]]]:
+    """DANN: source classification loss + domain loss through a gradient-reversal layer, one optimizer.
+
+    Returns the trained discriminator and the history (losses, reversal coefficient, domain accuracy).
+    """
+    generator = torch.Generator().manual_seed(config.seed)
+    device = _device(model)
+    with torch.no_grad():
+        model.eval()
+        hidden_size = features_and_logits(model, source_images[:2].to(device))[0].shape[-1]
+    torch.manual_seed(config.seed)
+    discriminator = DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(device)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.parameters(), "weight_decay": config.weight_decay},
+            {"params": discriminator.parameters(), "weight_decay": 0.0},
+        ],
+        lr=config.learning_rate,
+    )
+    source_batches = _batches(len(source_labels), config.batch_size, generator)
+    target_batches = _batches(len(target_images), config.batch_size, generator)
+    history = []
+    model.train()
+    for step in tqdm(range(config.steps), desc="DANN", disable=not config.progress, leave=False):
+        coefficient = dann_coefficient(step / max(config.steps - 1, 1))
+        source_index, target_index = next(source_batches), next(target_batches)
+        # one forward over both domains: BatchNorm sees the mixture, as in the DANN paper's implementation
+        pixel_values = torch.cat([source_images[source_index], target_images[target_index]]).to(device)
+        features, logits = features_and_logits(model, pixel_values)
+        num_source = len(source_index)
+        classification_loss = nn.functional.cross_entropy(
+            logits[:num_source], source_labels[source_index].to(device)
+        )
+        domain_logits = discriminator(grad_reverse(features, coefficient))  # (2 * batch,)
+        domain_labels = torch.cat([torch.ones(num_source), torch.zeros(len(target_index))]).to(device)
+        domain_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+        optimizer.zero_grad()
+        (classification_loss + domain_loss).backward()
+        optimizer.step()
+        history.append(
+            {
+                "step": step,
+                "classification_loss": classification_loss.item(),
+                "domain_loss": domain_loss.item(),
+                "coefficient": coefficient,
+                "domain_accuracy": ((domain_logits > 0).float() == domain_labels).float().mean().item(),
+            }
+        )
+    return discriminator, history
+
+
+def train_adda(
+    source_model: nn.Module,
+    source_images: torch.Tensor,
+    target_images: torch.Tensor,
+    config: AdaptationConfig,
+) -> tuple[nn.Module, DomainDiscriminator, list[dict[str, float]]]:
+    """ADDA's adversarial stage: adapt a copy of a source-trained model to the target domain.
+
+    The source model is frozen (its features are the "real" samples); the target model starts as its copy,
+    keeps the source classifier frozen, and trains its backbone to fool the discriminator (inverted labels).
+
+    Returns the target model, the discriminator and the history.
+    """
+    generator = torch.Generator().manual_seed(config.seed)
+    device = _device(source_model)
+    source_model.eval().requires_grad_(False)
+    target_model = copy.deepcopy(source_model).train().requires_grad_(False)
+    target_model.base_model.requires_grad_(True)  # the head (classifier) stays the source's
+    with torch.no_grad():
+        hidden_size = features_and_logits(source_model, source_images[:2].to(device))[0].shape[-1]
+    torch.manual_seed(config.seed)
+    discriminator = DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(device)
+    betas = (0.5, 0.999)  # as in the ADDA paper
+    discriminator_optimizer = torch.optim.Adam(
+        discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
+    )
+    target_optimizer = torch.optim.Adam(
+        target_model.base_model.parameters(), lr=config.discriminator_learning_rate, betas=betas
+    )
+    source_batches = _batches(len(source_images), config.batch_size, generator)
+    target_batches = _batches(len(target_images), config.batch_size, generator)
+    history = []
+    for step in tqdm(range(config.steps), desc="ADDA", disable=not config.progress, leave=False):
+        source_index, target_index = next(source_batches), next(target_batches)
+        with torch.no_grad():
+            source_features = features_and_logits(source_model, source_images[source_index].to(device))[0]
+        target_features = features_and_logits(target_model, target_images[target_index].to(device))[0]
+        # 1. discriminator: source features -> 1, target features -> 0
+        domain_logits = discriminator(torch.cat([source_features, target_features.detach()]))
+        domain_labels = torch.cat([torch.ones(len(source_index)), torch.zeros(len(target_index))]).to(device)
+        discriminator_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+        discriminator_optimizer.zero_grad()
+        discriminator_loss.backward()
+        discriminator_optimizer.step()
+        # 2. target backbone: make the discriminator call its features "source" (inverted labels)
+        fooled_logits = discriminator(target_features)
+        target_loss = nn.functional.binary_cross_entropy_with_logits(
+            fooled_logits, torch.ones_like(fooled_logits)
+        )
+        target_optimizer.zero_grad()
+        target_loss.backward()
+        target_optimizer.step()
+        history.append(
+            {
+                "step": step,
+                "discriminator_loss": discriminator_loss.item(),
+                "target_loss": target_loss.item(),
+                "domain_accuracy": ((domain_logits > 0).float() == domain_labels).float().mean().item(),
+            }
+        )
+    target_model.requires_grad_(True).eval()
+    return target_model, discriminator, history
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Softmax class probabilities `(N, num_labels)` in eval mode, on the model's device, returned on the CPU."""
+    model.eval()
+    device = _device(model)
+    outputs = [
+        torch.softmax(
+            model(pixel_values=images[first : first + batch_size].to(device)).logits.float(), dim=-1
+        ).cpu()
+        for first in range(0, len(images), batch_size)
+    ]
+    return torch.cat(outputs)
