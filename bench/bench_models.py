@@ -54,6 +54,7 @@ if str(REPO_ROOT) not in sys.path:  # `python bench/bench_models.py` from a chec
     sys.path.insert(0, str(REPO_ROOT))
 
 H100_BF16_DENSE_TFLOPS = 989.0
+COMPILE_MIN_WARMUP = 3  # compiled rows: the first steps compile forward and backward (and may recompile once)
 FLOP_COUNT_BATCH = 2  # FLOPs are linear in the batch for every model here: count at 2, scale to the batch
 
 Batch = dict[str, torch.Tensor]
@@ -438,7 +439,11 @@ def select_rows(rows: Sequence[RowSpec], patterns: str | None) -> list[RowSpec]:
     if not wanted:
         raise SystemExit(f"--rows {patterns!r} matches no row; see --list")
     by_name = {row.name: row for row in rows}
-    wanted |= {by_name[name].baseline for name in list(wanted) if by_name[name].baseline in by_name}
+    while True:  # baselines of baselines too (ours-compile -> hf-sdpa-compile -> hf-sdpa)
+        baselines = {by_name[name].baseline for name in wanted if by_name[name].baseline in by_name}
+        if baselines <= wanted:
+            break
+        wanted |= baselines
     return [row for row in rows if row.name in wanted]
 
 
@@ -603,6 +608,8 @@ def run_row(
     step_model = torch.compile(model) if row.variant.compile else model
     optimizer = make_optimizer(model)
     step = make_train_step(step_model, row.variant.loss_fn, optimizer, device)
+    if row.variant.compile:
+        warmup = max(warmup, COMPILE_MIN_WARMUP)
     times, loss = time_steps(step, batches, device, warmup, steps, progress)
     peak = memory.peak_bytes()
     final_loss = float(loss)
@@ -627,6 +634,7 @@ def run_row(
         "num_parameters": sum(parameter.numel() for parameter in model.parameters()),
         "step_times_s": times,
         "median_step_s": median,
+        "min_step_s": min(times),
         "images_per_second": row.shape.batch_size / median,
         "flops_per_step": flops_per_step,
         "achieved_tflops": achieved,
@@ -634,6 +642,7 @@ def run_row(
         "peak_memory_bytes": peak,
         "memory_kind": memory.kind,
         "final_loss": final_loss,
+        "warmup_steps": warmup,
     }
     del step, optimizer, step_model, model, batches
     if row.variant.compile:

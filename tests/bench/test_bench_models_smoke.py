@@ -81,7 +81,8 @@ def test_rows_selection_adds_baselines(bench_models):
     selected = [
         row.name for row in bench_models.select_rows(rows, "mae/64px-p8-b512/ours-compile,cnn/*/ours")
     ]
-    assert selected == [
+    assert selected == [  # baselines of baselines too: ours-compile -> hf-sdpa-compile -> hf-sdpa
+        "mae/64px-p8-b512/hf-sdpa",
         "mae/64px-p8-b512/hf-sdpa-compile",
         "mae/64px-p8-b512/ours-compile",
         "cnn/64px-b512/timm-cl",

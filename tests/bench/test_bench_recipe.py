@@ -1,0 +1,80 @@
+"""bench/bench_recipe.py: metrics parsing, the random dataset, and a --smoke run of the real recipe."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_recipe():
+    return _load("bench_recipe")
+
+
+def test_read_train_metrics_prefers_saved_metrics(bench_recipe, tmp_path):
+    (tmp_path / "train_results.json").write_text(
+        json.dumps({"train_samples_per_second": 123.5, "train_runtime": 4.0, "epoch": 1.0})
+    )
+    log = "{'train_runtime': 9.0, 'train_samples_per_second': 1.0}"
+    assert bench_recipe.read_train_metrics(tmp_path, log) == {
+        "train_samples_per_second": 123.5,
+        "train_runtime": 4.0,
+    }
+
+
+def test_read_train_metrics_from_the_log(bench_recipe, tmp_path):
+    # Trainer prints the final metrics dict; log_metrics prints "key = value" lines: the last one wins
+    log = (
+        "{'loss': 1.0}\n{'train_runtime': 2.5, 'train_samples_per_second': 51.2, 'train_steps_per_second': 3.2}\n"
+        "***** train metrics *****\n  train_runtime            = 0:00:02.50\n"
+        "  train_samples_per_second =     52.0\n"
+    )
+    metrics = bench_recipe.read_train_metrics(tmp_path, log)
+    assert metrics["train_samples_per_second"] == 52.0
+    assert metrics["train_runtime"] == 2.5  # "0:00:02.50" is not a number: the dict's value is kept
+    with pytest.raises(RuntimeError, match="no train_samples_per_second"):
+        bench_recipe.read_train_metrics(tmp_path, "nothing logged")
+
+
+def test_random_dataset_loads_in_the_project_format(bench_recipe, tmp_path):
+    from hf_deeplense.data import load_lensing_dataset
+
+    sizes = bench_recipe.SIZES["smoke"]
+    path = bench_recipe.ensure_dataset(tmp_path, sizes)
+    dataset = load_lensing_dataset(str(path), cache_dir=str(tmp_path / "cache"))
+    assert dataset["train"].num_rows == sizes.num_examples
+    row = dataset["train"].with_format("numpy")[0]
+    assert row["pixel_values"].shape == (1, sizes.image_size, sizes.image_size)
+    assert row["pixel_values"].min() >= 0 and row["pixel_values"].std() > 0
+    assert bench_recipe.ensure_dataset(tmp_path, sizes) == path  # reused
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "recipes" / "pretrain_mae.py").is_file(),
+    reason="recipes/pretrain_mae.py is not in the tree yet: nothing to launch",
+)
+def test_smoke_launches_the_mae_recipe(bench_recipe, tmp_path):
+    path = tmp_path / "recipe.json"
+    exit_code = bench_recipe.main(
+        ["--smoke", "--cases", "pretrain_mae", "--work-dir", str(tmp_path / "work"), "--json", str(path)]
+    )
+    (row,) = json.loads(path.read_text())["rows"]
+    assert exit_code == 0, row.get("error")
+    assert row["recipe_samples_per_second"] > 0 and row["bare_samples_per_second"] > 0
+    assert row["ratio"] == pytest.approx(row["recipe_samples_per_second"] / row["bare_samples_per_second"])
+    assert row["runs"]["long"]["max_steps"] == bench_recipe.SIZES["smoke"].max_steps
+    assert "recipes/pretrain_mae.py" in row["command"]
