@@ -40,13 +40,14 @@ def _save(figure: plt.Figure, path: str | os.PathLike) -> str:
     return str(path)
 
 
-def _to_display(image: np.ndarray) -> np.ndarray:
-    """`(C, H, W)` or `(H, W)` -> `(H, W)` (one channel) or `(H, W, 3)` scaled to [0, 1]."""
+def _to_display(image: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """`(C, H, W)` or `(H, W)` -> `(H, W)` (one channel) or `(H, W, 3)` scaled to [0, 1] (by its own
+    range, or by `value_range`, clipping)."""
     image = np.asarray(image, dtype=np.float64)
     if image.ndim == 3:
         image = image[0] if image.shape[0] == 1 else np.moveaxis(image[:3], 0, -1)
-    low, high = np.nanmin(image), np.nanmax(image)
-    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+    low, high = value_range if value_range is not None else (np.nanmin(image), np.nanmax(image))
+    return np.clip((image - low) / (high - low), 0, 1) if high > low else np.zeros_like(image)
 
 
 def plot_roc_curves(
@@ -122,7 +123,8 @@ def plot_mae_reconstructions(
     max_images: int = 6,
     title: str = "MAE reconstructions",
 ) -> str:
-    """A grid with one row per image: input, masked input, reconstruction.
+    """A grid with one row per image: input, masked input, reconstruction (all three on the
+    colour scale of the input).
 
     Args:
         images, masked, reconstructions: `(batch, C, H, W)` arrays (`masked` shows masked patches as
@@ -131,11 +133,12 @@ def plot_mae_reconstructions(
     count = min(max_images, len(images))
     figure, axes = plt.subplots(count, 3, figsize=(6, 2 * count), squeeze=False)
     for row in range(count):
+        value_range = (float(np.nanmin(images[row])), float(np.nanmax(images[row])))
         for column, (panel, name) in enumerate(
             ((images, "input"), (masked, "masked"), (reconstructions, "reconstruction"))
         ):
             axis = axes[row, column]
-            axis.imshow(_to_display(panel[row]), cmap="magma")
+            axis.imshow(_to_display(panel[row], value_range), cmap="magma")
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:

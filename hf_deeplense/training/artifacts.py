@@ -31,7 +31,15 @@ from ..evaluation.plots import plot_loss_curves
 from ..modelcard import build_model_card
 from .callbacks import json_safe
 
-__all__ = ["RunArtifacts", "arguments_to_dict", "push_run_to_hub", "take_push_to_hub", "write_run_artifacts"]
+__all__ = [
+    "RunArtifacts",
+    "arguments_to_dict",
+    "card_dataset_fields",
+    "hub_id_or_none",
+    "push_run_to_hub",
+    "take_push_to_hub",
+    "write_run_artifacts",
+]
 
 # Never published: Trainer checkpoints (optimizer states), tracker folders, temporaries.
 PUBLISH_IGNORE = ["checkpoint-*/**", "runs/**", "wandb/**", "trackio/**", "*.tmp", "training_args.bin"]
@@ -67,6 +75,23 @@ def arguments_to_dict(*arguments: Any) -> dict[str, Any]:
     return json.loads(json.dumps(json_safe(merged), default=str))
 
 
+def hub_id_or_none(name: str | None) -> str | None:
+    """`name` if it looks like a Hub repo id rather than a local path, else None (card metadata
+    such as `base_model` must name Hub repos)."""
+    if name is None or Path(name).exists() or name.count("/") != 1 or name.startswith((".", "/")):
+        return None
+    return name
+
+
+def card_dataset_fields(dataset: str | None) -> dict[str, Any]:
+    """`datasets` / `dataset_name` for `write_run_artifacts`: a Hub id goes into the card's
+    `datasets`, a local folder only gives the display name."""
+    if dataset is None:
+        return {"datasets": None, "dataset_name": None}
+    hub_id = hub_id_or_none(dataset)
+    return {"datasets": [hub_id] if hub_id else None, "dataset_name": hub_id or Path(dataset).name}
+
+
 def take_push_to_hub(training_args: TrainingArguments) -> str | None:
     """Turn off the Trainer's own pushing (it would replace our model card and push every
     checkpoint) and return the repo id the run should be published to at the end, or None."""
@@ -75,6 +100,23 @@ def take_push_to_hub(training_args: TrainingArguments) -> str | None:
     repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
     training_args.push_to_hub = False
     return repo_id
+
+
+_NOT_MODEL_METRICS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
+
+
+def _card_metrics(metrics: dict[str, float], split: str) -> tuple[dict[str, float], str]:
+    """The metrics of the card's model-index: those of `split` (`test_auc_macro` -> `auc_macro`), or
+    else those of the validation evaluation (`eval_loss` -> `loss`); no timings, no NaN."""
+    for prefix, split_name in ((f"{split}_", split), ("eval_", "validation")):
+        chosen = {
+            key[len(prefix) :]: value
+            for key, value in metrics.items()
+            if key.startswith(prefix) and not key.endswith(_NOT_MODEL_METRICS) and math.isfinite(value)
+        }
+        if chosen:
+            return chosen, split_name
+    return {}, split
 
 
 def write_run_artifacts(
@@ -105,7 +147,8 @@ def write_run_artifacts(
         plots: caption -> PNG path (absolute, or relative to the output dir); a loss-curve plot is added.
         run_config: every argument of the run (`arguments_to_dict(model_args, data_args, training_args)`).
         datasets: Hub ids or names of the datasets used (card YAML `datasets`).
-        dataset_name, dataset_split: where `metrics` were computed (card `model-index`).
+        dataset_name, dataset_split: where `metrics` were computed; the card's `model-index` lists the
+            `<dataset_split>_*` metrics (or, without those, the `eval_*` ones of the validation split).
         description: text under the card's title.
         repo_id: id shown in the card's loading example (default: the output folder's name).
         base_model: the checkpoint fine-tuned from.
@@ -132,16 +175,16 @@ def write_run_artifacts(
     run_config_path = output_dir / "run_config.yaml"
     run_config_path.write_text(yaml.safe_dump(run_config or {}, sort_keys=True))
 
-    finite_metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}
+    card_metrics, card_split = _card_metrics(metrics, dataset_split)
     card = build_model_card(
         trainer.model.config,
         repo_id=repo_id or output_dir.name,
         task=task,
         description=description,
         datasets=datasets,
-        metrics=finite_metrics or None,
-        dataset_name=dataset_name,
-        dataset_split=dataset_split,
+        metrics=card_metrics or None,
+        dataset_name=dataset_name or (datasets[0] if datasets else output_dir.name),
+        dataset_split=card_split,
         training_config=run_config,
         plots=relative_plots,
         base_model=base_model,

@@ -51,7 +51,12 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
     artifacts = write_run_artifacts(
         trainer,
         task="image-classification",
-        metrics={"test_auc_macro": 0.75, "test_accuracy": float("nan")},
+        metrics={
+            "test_auc_macro": 0.75,
+            "test_accuracy": float("nan"),
+            "test_runtime": 0.1,
+            "eval_loss": 1.0,
+        },
         image_processor=processor,
         run_config=arguments_to_dict(data_args, args),
         datasets=["org/tiny-data"],
@@ -59,10 +64,20 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
     )
     out = tmp_path / "run"
     assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
-    assert json.loads(artifacts.metrics.read_text()) == {"test_accuracy": None, "test_auc_macro": 0.75}
+    assert json.loads(artifacts.metrics.read_text()) == {
+        "test_accuracy": None,
+        "test_auc_macro": 0.75,
+        "test_runtime": 0.1,
+        "eval_loss": 1.0,
+    }
     assert yaml.safe_load(artifacts.run_config.read_text())["dataset"] == str(random_lensing_dataset)
     card = artifacts.model_card.read_text()
-    assert "model-index" in card and "test_auc_macro" in card and "plots/loss_curves.png" in card
+    assert "plots/loss_curves.png" in card
+    # the model-index holds the test metrics (prefix dropped), no timings, no NaN, no eval metrics
+    header = yaml.safe_load(card.split("---")[1])
+    results = header["model-index"][0]["results"][0]
+    assert results["dataset"]["split"] == "test"
+    assert {m["type"]: m["value"] for m in results["metrics"]} == {"auc_macro": 0.75}
     assert "hub_token" not in card
     assert (out / "plots" / "loss_curves.png").is_file()
 

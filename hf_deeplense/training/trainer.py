@@ -1,0 +1,64 @@
+"""`LensingTrainer`: a `transformers.Trainer` whose evaluation and prediction batches skip the training
+augmentation, plus prediction helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch.utils.data import DataLoader
+from transformers import Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import enable_full_determinism
+
+__all__ = ["LensingTrainer", "predict_arrays", "seed_everything"]
+
+
+class LensingTrainer(Trainer):
+    """`Trainer` with a second collator for evaluation and prediction.
+
+    Args:
+        eval_data_collator: collator of the evaluation and test dataloaders (e.g. without augmentation);
+            default: `data_collator`.
+        *args, **kwargs: those of `transformers.Trainer`.
+    """
+
+    def __init__(self, *args: Any, eval_data_collator: Callable | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+
+    def _with_eval_collator(self, make_loader: Callable[[], DataLoader]) -> DataLoader:
+        if self.eval_data_collator is None:
+            return make_loader()
+        train_collator = self.data_collator
+        self.data_collator = self.eval_data_collator
+        try:
+            return make_loader()
+        finally:
+            self.data_collator = train_collator
+
+    def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
+        return self._with_eval_collator(lambda: super(LensingTrainer, self).get_eval_dataloader(eval_dataset))
+
+    def get_test_dataloader(self, test_dataset) -> DataLoader:
+        return self._with_eval_collator(lambda: super(LensingTrainer, self).get_test_dataloader(test_dataset))
+
+
+def predict_arrays(
+    trainer: Trainer, dataset, metric_key_prefix: str = "test"
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """`trainer.predict` gathered over processes: `(predictions, labels, metrics)` as numpy arrays
+    (the first model output when the model returns several)."""
+    output = trainer.predict(dataset, metric_key_prefix=metric_key_prefix)
+    predictions = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    labels = output.label_ids[0] if isinstance(output.label_ids, tuple) else output.label_ids
+    return np.asarray(predictions), np.asarray(labels), dict(output.metrics)
+
+
+def seed_everything(training_args: TrainingArguments) -> None:
+    """Seed Python, numpy and torch before the model is built (`full_determinism` also makes
+    torch's kernels deterministic), as the Trainer does once it exists."""
+    if training_args.full_determinism:
+        enable_full_determinism(training_args.seed)
+    else:
+        set_seed(training_args.seed)

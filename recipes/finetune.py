@@ -1,0 +1,179 @@
+"""Fine-tune a lensing model: classification of the substructure classes or regression of log10 m_a.
+
+    python recipes/finetune.py --config recipes/configs/tiny_finetune.yaml --output_dir outputs/ft
+    accelerate launch --multi_gpu --num_processes 2 recipes/finetune.py --config ... --output_dir ...
+
+From scratch (`model_type` + `model_config`) or from a checkpoint (`init_from`: a supervised model, an
+MAE, whose encoder loads into the ViT heads, or a SimCLR model); full fine-tuning or a linear probe
+(`linear_probe`: frozen backbone in eval mode); `label_fraction` trains on a stratified, seeded fraction
+of the labels. The best checkpoint (validation split) is evaluated on the test split; the output folder
+holds the model + processor, metrics.json, plots and a model card (docs in hf_deeplense.training.artifacts).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from hf_deeplense.evaluation.metrics import make_compute_metrics
+from hf_deeplense.evaluation.report import report_classification, report_regression
+from hf_deeplense.training import EvalHistoryJsonCallback, label_fraction_subset, parse_recipe_args
+from hf_deeplense.training.artifacts import (
+    arguments_to_dict,
+    card_dataset_fields,
+    hub_id_or_none,
+    push_run_to_hub,
+    take_push_to_hub,
+    write_run_artifacts,
+)
+from hf_deeplense.training.data import (
+    DataArguments,
+    RecipeCollator,
+    as_dict,
+    class_names_of,
+    finite_target_rows,
+    load_splits,
+    make_augment,
+    make_image_processor,
+    target_statistics,
+)
+from hf_deeplense.training.modeling import build_model, freeze_backbone, num_parameters
+from hf_deeplense.training.trainer import LensingTrainer, predict_arrays, seed_everything
+
+logger = logging.getLogger("finetune")
+
+
+@dataclass
+class FinetuneArguments:
+    task: str = field(default="classification", metadata={"help": "classification or regression."})
+    model_type: str = field(
+        default="deeplense_vit",
+        metadata={"help": "Registered model type of a new model (deeplense_vit, deeplense_cnn, ...)."},
+    )
+    model_config: dict | str | None = field(
+        default=None, metadata={"help": "Config fields of a new model (mapping or JSON), e.g. hidden_size."}
+    )
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "Checkpoint (folder or Hub id) to fine-tune: supervised, MAE or SimCLR."},
+    )
+    linear_probe: bool = field(default=False, metadata={"help": "Freeze the backbone; train the head only."})
+    label_fraction: float = field(
+        default=1.0, metadata={"help": "Stratified, seeded fraction of training labels."}
+    )
+    target_column: str = field(default="log10_m_a", metadata={"help": "Regression target column."})
+
+
+def main(args=None) -> dict[str, float]:
+    recipe_args, data_args, training_args = parse_recipe_args(
+        (FinetuneArguments, DataArguments, TrainingArguments), args
+    )
+    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
+    seed_everything(training_args)
+    publish_to = take_push_to_hub(training_args)
+    regression = recipe_args.task == "regression"
+
+    splits = load_splits(data_args, seed=training_args.seed)
+    class_names = class_names_of(splits[data_args.train_split])
+    if regression:
+        splits = {
+            name: finite_target_rows(split, recipe_args.target_column) for name, split in splits.items()
+        }
+    train = label_fraction_subset(
+        splits[data_args.train_split], recipe_args.label_fraction, training_args.seed
+    )
+    eval_set, test_set = splits.get(data_args.eval_split), splits.get(data_args.test_split)
+    num_channels, height, _ = train.features["pixel_values"].shape
+    processor = make_image_processor(data_args, num_channels, height)
+
+    target_mean, target_std = (
+        target_statistics(train, recipe_args.target_column) if regression else (None, None)
+    )
+    overrides = as_dict(recipe_args.model_config)
+    if recipe_args.init_from is None:
+        overrides = {"image_size": processor.size, "num_channels": num_channels, **overrides}
+    model = build_model(
+        recipe_args.task,
+        model_type=None if recipe_args.init_from else recipe_args.model_type,
+        checkpoint=recipe_args.init_from,
+        config_overrides=overrides,
+        class_names=class_names,
+        target_mean=[target_mean] if regression else None,
+        target_std=[target_std] if regression else None,
+    )
+    if recipe_args.linear_probe:
+        freeze_backbone(model)
+    logger.info(
+        "%s: %d train rows, %d trainable / %d parameters",
+        type(model).__name__,
+        len(train),
+        num_parameters(model, trainable_only=True),
+        num_parameters(model),
+    )
+
+    label_column = recipe_args.target_column if regression else "label"
+    trainer = LensingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=eval_set,
+        data_collator=RecipeCollator(processor, label_column, augment=make_augment(data_args)),
+        eval_data_collator=RecipeCollator(processor, label_column),
+        compute_metrics=make_compute_metrics(recipe_args.task, class_names, [recipe_args.target_column]),
+        callbacks=[EvalHistoryJsonCallback()],
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    metrics, plots = {}, {}
+    if eval_set is not None:
+        metrics.update(trainer.evaluate())
+    if test_set is not None:
+        predictions, labels, _ = predict_arrays(trainer, test_set, metric_key_prefix=data_args.test_split)
+        if trainer.is_world_process_zero():
+            if regression:
+                report = report_regression(
+                    predictions,
+                    labels,
+                    training_args.output_dir,
+                    data_args.test_split,
+                    [recipe_args.target_column],
+                )
+            else:
+                report = report_classification(
+                    predictions, labels, class_names, training_args.output_dir, data_args.test_split
+                )
+            metrics.update(report.metrics)
+            plots = {name.replace("_", " "): path for name, path in report.plots.items()}
+    artifacts = write_run_artifacts(
+        trainer,
+        task="regression" if regression else "image-classification",
+        metrics=metrics,
+        image_processor=processor,
+        plots=plots,
+        run_config=arguments_to_dict(recipe_args, data_args, training_args),
+        **card_dataset_fields(data_args.dataset),
+        dataset_split=data_args.test_split,
+        description=f"Fine-tuned ({recipe_args.task}) on `{data_args.dataset}`"
+        + (f" from `{recipe_args.init_from}`" if recipe_args.init_from else " from scratch")
+        + (" as a linear probe" if recipe_args.linear_probe else "")
+        + (f" with {recipe_args.label_fraction:.0%} of the labels" if recipe_args.label_fraction < 1 else "")
+        + ".",
+        repo_id=publish_to,
+        base_model=hub_id_or_none(recipe_args.init_from),
+    )
+    if artifacts is not None:
+        key = f"{data_args.test_split}_{'mae' if regression else 'auc_macro'}"
+        if key in metrics:
+            print(f"{key}: {metrics[key]:.4f}")
+        print(f"outputs: {artifacts.output_dir}")
+        if publish_to:
+            print(
+                f"published: {push_run_to_hub(artifacts.output_dir, publish_to, token=training_args.hub_token)}"
+            )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
