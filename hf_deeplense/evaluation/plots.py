@@ -22,12 +22,14 @@ from sklearn.metrics import ConfusionMatrixDisplay, auc, roc_curve  # noqa: E402
 from .metrics import softmax  # noqa: E402
 
 __all__ = [
+    "plot_binary_roc_curves",
     "plot_cam_overlays",
     "plot_confusion_matrix",
     "plot_loss_curves",
     "plot_mae_reconstructions",
     "plot_regression_scatter",
     "plot_roc_curves",
+    "plot_score_histograms",
 ]
 
 
@@ -83,6 +85,48 @@ def plot_roc_curves(
         xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01)
     )
     axis.legend(loc="lower right")
+    return _save(figure, path)
+
+
+def plot_binary_roc_curves(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, title: str = "ROC"
+) -> str:
+    """ROC curves of several binary problems: `{name: (scores, is_positive)}`, AUC in the legend."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    for name, (scores, is_positive) in curves.items():
+        false_positive_rate, true_positive_rate, _ = roc_curve(np.asarray(is_positive, dtype=bool), scores)
+        axis.plot(
+            false_positive_rate,
+            true_positive_rate,
+            label=f"{name} (AUC {auc(false_positive_rate, true_positive_rate):.3f})",
+        )
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    axis.set(
+        xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01)
+    )
+    axis.legend(loc="lower right")
+    return _save(figure, path)
+
+
+def plot_score_histograms(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    title: str = "Scores",
+    xlabel: str = "anomaly score",
+) -> str:
+    """Overlaid histograms of a per-image score, one per class (shared bins)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    bins = np.histogram_bin_edges(scores, bins=30)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for index, name in enumerate(class_names):
+        selected = scores[labels == index]
+        if len(selected):
+            axis.hist(selected, bins=bins, alpha=0.5, density=True, label=f"{name} ({len(selected)})")
+    axis.set(xlabel=xlabel, ylabel="density", title=title)
+    axis.legend()
     return _save(figure, path)
 
 

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import classification_metrics, confusion_matrix_from_logits, regression_metrics
-from .plots import plot_confusion_matrix, plot_regression_scatter, plot_roc_curves
+from .metrics import anomaly_auc, classification_metrics, confusion_matrix_from_logits, regression_metrics
+from .plots import (
+    plot_binary_roc_curves,
+    plot_confusion_matrix,
+    plot_regression_scatter,
+    plot_roc_curves,
+    plot_score_histograms,
+)
 
-__all__ = ["SplitReport", "report_classification", "report_regression"]
+__all__ = ["SplitReport", "report_anomaly", "report_classification", "report_regression"]
 
 
 @dataclass
@@ -77,5 +83,50 @@ def report_regression(
             unit=unit,
         )
         for column, name in enumerate(target_names)
+    }
+    return SplitReport(metrics=metrics, plots=plots)
+
+
+def report_anomaly(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    normal_class: str,
+    output_dir: str | os.PathLike,
+    split: str = "test",
+) -> SplitReport:
+    """ROC AUC of an anomaly score separating `normal_class` from each other class and from all of them.
+
+    Metrics: `<split>_anomaly_auc` (normal vs every other class together), `<split>_anomaly_auc_<class>`
+    (normal vs that class) and `<split>_anomaly_auc_macro` (their mean); figures: score histograms per
+    class and the ROC curves.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    normal = class_names.index(normal_class)
+    is_normal = labels == normal
+    metrics = {f"{split}_anomaly_auc": anomaly_auc(scores, ~is_normal)}
+    curves = {}
+    for index, name in enumerate(class_names):
+        if index == normal or not (labels == index).any():
+            continue
+        keep = is_normal | (labels == index)
+        metrics[f"{split}_anomaly_auc_{name}"] = anomaly_auc(scores[keep], labels[keep] == index)
+        curves[name] = (scores[keep], labels[keep] == index)
+    per_class = [value for key, value in metrics.items() if key.startswith(f"{split}_anomaly_auc_")]
+    if per_class:
+        metrics[f"{split}_anomaly_auc_macro"] = float(np.mean(per_class))
+    plots_dir = Path(output_dir) / "plots"
+    plots = {
+        "anomaly_scores": plot_score_histograms(
+            scores,
+            labels,
+            class_names,
+            plots_dir / f"anomaly_scores_{split}.png",
+            title=f"Anomaly scores ({split})",
+        ),
+        "anomaly_roc": plot_binary_roc_curves(
+            curves, plots_dir / f"anomaly_roc_{split}.png", title=f"{normal_class} vs each class ({split})"
+        ),
     }
     return SplitReport(metrics=metrics, plots=plots)

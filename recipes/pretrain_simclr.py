@@ -1,0 +1,122 @@
+"""Pre-train a SimCLR model (NT-Xent on two augmented views of each image) with any DeepLense backbone.
+
+    python recipes/pretrain_simclr.py --config recipes/configs/tiny_simclr.yaml --dataset DIR --output_dir outputs/simclr
+
+The backbone is the `backbone_config` of `model_config` (`model_type: deeplense_cnn`, `deeplense_vit`,
+`deeplense_hybrid`, ...). Views: `LensingAugment` (D4 rotations/flips, `max_shift`, `noise_std`), drawn
+independently for each view. Data: `--dataset` (folder or repo id) or `--simulate PRESET` (set
+`max_steps`). Fine-tune the backbone with `recipes/finetune.py --init_from OUTPUT_DIR` (add
+`--linear_probe` for a frozen backbone).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from transformers import AutoConfig, AutoModel, TrainingArguments
+
+from hf_deeplense.data import LensingAugment
+from hf_deeplense.training import EvalHistoryJsonCallback, parse_recipe_args
+from hf_deeplense.training.artifacts import (
+    arguments_to_dict,
+    card_dataset_fields,
+    push_run_to_hub,
+    take_push_to_hub,
+    write_run_artifacts,
+)
+from hf_deeplense.training.data import (
+    DataArguments,
+    RecipeCollator,
+    as_dict,
+    load_splits,
+    make_image_processor,
+    simulated_splits,
+)
+from hf_deeplense.training.modeling import num_parameters
+from hf_deeplense.training.trainer import LensingTrainer, seed_everything
+
+logger = logging.getLogger("pretrain_simclr")
+
+
+@dataclass
+class SimCLRArguments:
+    model_type: str = field(default="deeplense_simclr", metadata={"help": "Registered SimCLR model type."})
+    model_config: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "SimCLR config (mapping or JSON): backbone_config, projection_dim, temperature, ..."
+        },
+    )
+
+
+def main(args=None) -> dict[str, float]:
+    simclr_args, data_args, training_args = parse_recipe_args(
+        (SimCLRArguments, DataArguments, TrainingArguments), args
+    )
+    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
+    seed_everything(training_args)
+    publish_to = take_push_to_hub(training_args)
+    training_args.prediction_loss_only = True  # the evaluation is the NT-Xent loss of held-out views
+
+    if data_args.simulate:
+        train, eval_set, _ = simulated_splits(data_args)
+        num_channels, image_size = train.config.num_channels, train.config.image_size
+        source = f"images simulated on the fly (preset `{data_args.simulate}`)"
+    else:
+        splits = load_splits(data_args, seed=training_args.seed)
+        train, eval_set = splits[data_args.train_split], splits.get(data_args.eval_split)
+        num_channels, image_size, _ = train.features["pixel_values"].shape
+        source = f"`{data_args.dataset}`"
+    processor = make_image_processor(data_args, num_channels, image_size)
+    model_config = as_dict(simclr_args.model_config)
+    model_config["backbone_config"] = {
+        "image_size": processor.size,
+        "num_channels": num_channels,
+        **as_dict(model_config.get("backbone_config")),
+    }
+    model = AutoModel.from_config(AutoConfig.for_model(simclr_args.model_type, **model_config))
+    logger.info(
+        "%s (backbone %s) with %d parameters",
+        type(model).__name__,
+        model.config.backbone_config.model_type,
+        num_parameters(model),
+    )
+
+    # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
+    augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+    collator = RecipeCollator(processor, label_column=None, augment=augment, two_views=True)
+    trainer = LensingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=eval_set,
+        data_collator=collator,
+        callbacks=[EvalHistoryJsonCallback()],
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    metrics = trainer.evaluate() if eval_set is not None else {}
+    artifacts = write_run_artifacts(
+        trainer,
+        task="pretraining",
+        metrics=metrics,
+        image_processor=processor,
+        run_config=arguments_to_dict(simclr_args, data_args, training_args),
+        **card_dataset_fields(data_args.dataset),
+        description=f"SimCLR pre-training ({model.config.backbone_config.model_type} backbone) on {source}.",
+        repo_id=publish_to,
+    )
+    if artifacts is not None:
+        if "eval_loss" in metrics:
+            print(f"eval NT-Xent loss: {metrics['eval_loss']:.4f}")
+        print(f"outputs: {artifacts.output_dir}")
+        if publish_to:
+            print(
+                f"published: {push_run_to_hub(artifacts.output_dir, publish_to, token=training_args.hub_token)}"
+            )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
