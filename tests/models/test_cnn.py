@@ -37,7 +37,7 @@ class TestDeepLenseCNN(ModelTesterMixin):
         ({"architecture": "vgg16"}, "architecture"),
         ({"num_channels": 0}, "num_channels"),
         ({"model_args": {"in_chans": 3}}, "model_args"),
-        ({"num_targets": 2, "target_mean": [0.0]}, "target_mean"),
+        ({"num_targets": 2, "target_mean": [0.0, 1.0, 2.0]}, "target_mean"),
         ({"target_std": -1.0}, "target_std"),
     ]
 

@@ -36,7 +36,7 @@ class TestDeepLenseHybrid(ModelTesterMixin):
         ({"stem_channels": []}, "stem_channels"),
         ({"stem_channels": [8, 0]}, "stem_channels"),
         ({"patch_size": 0}, "patch_size"),
-        ({"num_targets": 2, "target_std": [1.0]}, "target_std"),
+        ({"num_targets": 2, "target_std": [1.0, 1.0, 1.0]}, "target_std"),
         ({"attention_probs_dropout_prob": 1.0}, "attention_probs_dropout_prob"),
     ]
 

@@ -66,7 +66,7 @@ class TestDeepLenseSimCLR(ModelTesterMixin):
         ({"backbone_config": {"model_type": "bert"}}, "backbone_config"),
         ({"temperature": 0.0}, "temperature"),
         ({"projection_dim": 0}, "projection_dim"),
-        ({"num_targets": 2, "target_mean": [0.0]}, "target_mean"),
+        ({"num_targets": 2, "target_mean": [0.0, 1.0, 2.0]}, "target_mean"),
     ]
 
     def get_config(self, num_channels=1, image_size=None):
