@@ -593,6 +593,7 @@ def run_row(
     steps: int,
     peak_tflops: float | None,
     progress: Callable[[str], None] | None = None,
+    compile_mode: str | None = None,
 ) -> dict[str, Any]:
     """Build, count, compile (if asked) and time one row; returns its JSON record."""
     torch.manual_seed(0)
@@ -605,7 +606,7 @@ def run_row(
     count_batch = min(FLOP_COUNT_BATCH, row.shape.batch_size)
     flops = count_train_flops(model, row.variant.loss_fn, _slice_batch(batches[0], count_batch))
     flops_per_step = flops * row.shape.batch_size // count_batch
-    step_model = torch.compile(model) if row.variant.compile else model
+    step_model = torch.compile(model, mode=compile_mode) if row.variant.compile else model
     optimizer = make_optimizer(model)
     step = make_train_step(step_model, row.variant.loss_fn, optimizer, device)
     if row.variant.compile:
@@ -629,6 +630,7 @@ def run_row(
         "patch_size": row.shape.patch_size or None,
         "batch_size": row.shape.batch_size,
         "compiled": row.variant.compile,
+        "compile_mode": (compile_mode or "default") if row.variant.compile else None,
         "channels_last": row.variant.channels_last,
         "attn_implementation": getattr(config, "_attn_implementation", None),
         "num_parameters": sum(parameter.numel() for parameter in model.parameters()),
@@ -756,6 +758,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="include the torch.compile rows (default: on CUDA only)",
     )
     parser.add_argument(
+        "--compile-mode",
+        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        help="torch.compile mode of the compiled rows (reduce-overhead: CUDA graphs, fewer launch gaps)",
+    )
+    parser.add_argument(
         "--peak-tflops",
         type=float,
         help=f"peak for MFU (default {H100_BF16_DENSE_TFLOPS:g} on CUDA: H100 bf16 dense; none on CPU)",
@@ -812,7 +819,7 @@ def _run(args, argv, device, preset, rows, warmup, steps, peak_tflops) -> int:
     for row in bar:
         bar.set_postfix_str(row.name)
         try:
-            records.append(run_row(row, device, warmup, steps, peak_tflops))
+            records.append(run_row(row, device, warmup, steps, peak_tflops, compile_mode=args.compile_mode))
         except Exception as error:  # keep timing the other rows; reported and reflected in the exit code
             records.append(
                 {"name": row.name, "group": row.group, "baseline": row.baseline, "error": repr(error)}

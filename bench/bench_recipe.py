@@ -79,7 +79,7 @@ class Sizes:
 
 
 SIZES = {
-    "full": Sizes(384, 12, 6, 1536, 256, 4, 8, 1024, 64, 8, 512, 16384, 300, 100, 5, 20, 4),
+    "full": Sizes(384, 12, 6, 1536, 256, 4, 8, 1024, 64, 8, 512, 16384, 300, 100, 5, 20, 8),
     "cpu": Sizes(64, 4, 2, 256, 32, 2, 2, 128, 32, 4, 32, 1024, 40, 10, 2, 10, 0),
     "smoke": Sizes(32, 2, 2, 64, 32, 1, 2, 64, 16, 4, 8, 64, 3, 0, 0, 2, 0),
 }
@@ -113,10 +113,8 @@ def recipe_arguments(
 ) -> list[str]:
     """The recipe's command line: dataset, model size, and `TrainingArguments` that keep the run pure
     training (no evaluation, no checkpoints, no trackers, one log at the end)."""
-    model = {
-        "image_size": sizes.image_size,
+    model = {  # image_size and num_channels: the recipe takes them from the dataset
         "patch_size": sizes.patch_size,
-        "num_channels": 1,
         "hidden_size": sizes.hidden_size,
         "num_hidden_layers": sizes.num_hidden_layers,
         "num_attention_heads": sizes.num_attention_heads,
@@ -148,7 +146,7 @@ def recipe_arguments(
         "disable_tqdm": "true",
         "seed": 0,
     }
-    arguments = ["--dataset_dir", str(dataset_dir), "--model_config", json.dumps(model)]
+    arguments = ["--dataset", str(dataset_dir), "--model_config", json.dumps(model)]
     for key, value in training.items():
         arguments += [f"--{key}", str(value)]
     return arguments
@@ -185,9 +183,9 @@ def ensure_dataset(root: Path, sizes: Sizes, seed: int = 0) -> Path:
     return out_dir
 
 
-# `{'train_runtime': 2.5, ...}` (Trainer's final log) or `  train_runtime = 2.5` (log_metrics; it prints the
-# runtime as "0:00:02.50", which the look-ahead refuses)
-_NUMBER = r"\s*[:=]\s*([0-9][0-9.eE+-]*)(?=[,}\s]|$)"
+# `{'train_runtime': 2.5, ...}` or `{'train_runtime': '2.5', ...}` (Trainer's final log; transformers 5 prints
+# strings) or `  train_runtime = 2.5` (log_metrics; it prints the runtime as "0:00:02.50": refused)
+_NUMBER = r"\s*[:=]\s*['\"]?([0-9][0-9.eE+-]*)(?=['\",}\s]|$)"
 _LOGGED_RATE = re.compile(r"train_samples_per_second['\"]?" + _NUMBER)
 _LOGGED_RUNTIME = re.compile(r"train_runtime['\"]?" + _NUMBER)
 
@@ -332,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--max-steps", type=int, help="steps of the long run (default: the preset's)")
     parser.add_argument(
+        "--num-workers", type=int, help="the recipe's dataloader_num_workers (default: the preset's)"
+    )
+    parser.add_argument(
         "--threads", type=int, help="torch CPU threads, recipe and bare step alike (smoke: 1)"
     )
     parser.add_argument(
@@ -350,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = SIZES[preset]
     if args.max_steps:
         sizes = dataclasses.replace(sizes, max_steps=args.max_steps)
+    if args.num_workers is not None:
+        sizes = dataclasses.replace(sizes, num_workers=args.num_workers)
     names = [name.strip() for name in args.cases.split(",") if name.strip()]
     unknown = sorted(set(names) - set(RECIPES))
     if unknown:

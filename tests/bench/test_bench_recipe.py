@@ -46,6 +46,12 @@ def test_read_train_metrics_from_the_log(bench_recipe, tmp_path):
     metrics = bench_recipe.read_train_metrics(tmp_path, log)
     assert metrics["train_samples_per_second"] == 52.0
     assert metrics["train_runtime"] == 2.5  # "0:00:02.50" is not a number: the dict's value is kept
+    # transformers 5's PrinterCallback prints the values as strings
+    quoted = "{'train_runtime': '0.0709', 'train_samples_per_second': '338.6', 'train_loss': '0.949'}"
+    assert bench_recipe.read_train_metrics(tmp_path, quoted) == {
+        "train_samples_per_second": 338.6,
+        "train_runtime": 0.0709,
+    }
     with pytest.raises(RuntimeError, match="no train_samples_per_second"):
         bench_recipe.read_train_metrics(tmp_path, "nothing logged")
 
