@@ -116,6 +116,8 @@ def simulate_lens_finding_batch(
     if not 0.0 <= lens_fraction <= 1.0:
         raise ValueError(f"lens_fraction must lie in [0, 1], got {lens_fraction}")
     index_list = _as_index_list(indices)
+    if not index_list:
+        raise ValueError("indices is empty: nothing to simulate")
     device = torch.device(device)
     generators = image_generators(seed, STREAM_NAME, index_list)
     u = draw_uniform(generators, N_LENS_FINDING_UNIFORMS)  # (N, 48) float64

@@ -190,6 +190,8 @@ def _draw_lens(
         raise ValueError(
             f"class_name {class_name!r} is not a substructure class of preset {cfg.name!r} (classes: {cfg.classes})"
         )
+    if not index_list:
+        raise ValueError("indices is empty: nothing to simulate")
     generators = image_generators(seed, class_name, index_list)
     base = draw_uniform(generators, N_BASE_UNIFORMS)
     extra = draw_uniform(generators, _substructure_uniform_count(cfg, class_name))
@@ -200,6 +202,11 @@ def _draw_lens(
         lens["theta_e_host"] = lens["theta_e"] - enclosed_mass / (
             lens["theta_e"] * sie_mass_factor(lens["q"])
         )
+        if bool((lens["theta_e_host"] <= 0).any()):
+            raise ValueError(
+                f"preset {cfg.name!r}: the {class_name} substructure holds more than the whole mass inside the "
+                "Einstein circle; lower subhalo_mass_range / vortex_mass / ab_substructure_fraction"
+            )
     else:
         lens["theta_e_host"] = lens["theta_e"].clone()
     return generators, lens, sub
