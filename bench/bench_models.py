@@ -477,12 +477,22 @@ def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def make_train_step(
-    model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer, device: torch.device
+    model: nn.Module,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    cuda_graphs: bool = False,
 ) -> Callable[[Batch], torch.Tensor]:
-    """One optimisation step: bf16 autocast on CUDA, fp32 on CPU; returns the detached loss (no sync)."""
+    """One optimisation step: bf16 autocast on CUDA, fp32 on CPU; returns the detached loss (no sync).
+
+    `cuda_graphs`: the model is compiled with `mode="reduce-overhead"`; each step is marked as a new
+    iteration so that CUDA-graph replays may reuse the previous step's output memory.
+    """
     use_autocast = device.type == "cuda"
 
     def step(batch: Batch) -> torch.Tensor:
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
             loss = loss_fn(model, batch)
         loss.backward()
@@ -608,7 +618,8 @@ def run_row(
     flops_per_step = flops * row.shape.batch_size // count_batch
     step_model = torch.compile(model, mode=compile_mode) if row.variant.compile else model
     optimizer = make_optimizer(model)
-    step = make_train_step(step_model, row.variant.loss_fn, optimizer, device)
+    cuda_graphs = row.variant.compile and compile_mode == "reduce-overhead"
+    step = make_train_step(step_model, row.variant.loss_fn, optimizer, device, cuda_graphs=cuda_graphs)
     if row.variant.compile:
         warmup = max(warmup, COMPILE_MIN_WARMUP)
     times, loss = time_steps(step, batches, device, warmup, steps, progress)
