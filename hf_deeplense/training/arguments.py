@@ -27,6 +27,10 @@ def _bf16_available() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def _cpu_only() -> bool:
+    return not torch.cuda.is_available() and not torch.backends.mps.is_available()
+
+
 def house_training_defaults() -> dict[str, Any]:
     """`TrainingArguments` values that differ from transformers' defaults for every lensing run.
 
@@ -35,6 +39,10 @@ def house_training_defaults() -> dict[str, Any]:
     - `ddp_find_unused_parameters=False`: no unused parameters in our models; faster DDP.
     - `report_to="none"`: trackers are opt-in (tensorboard, wandb, trackio in the config).
     - `dataloader_pin_memory`: only with a CUDA device.
+    - `use_cpu` on machines without an accelerator: without it, `accelerate launch --multi_gpu
+      --num_processes 2` on a CPU machine starts two ranks that each train alone (accelerate's state is
+      `DistributedType.NO`, every rank believes it is the main process); with it they form one
+      gloo DDP group (`DistributedType.MULTI_CPU`).
     """
     return {
         "bf16": _bf16_available(),
@@ -42,6 +50,7 @@ def house_training_defaults() -> dict[str, Any]:
         "ddp_find_unused_parameters": False,
         "report_to": "none",
         "dataloader_pin_memory": torch.cuda.is_available(),
+        "use_cpu": _cpu_only(),
     }
 
 

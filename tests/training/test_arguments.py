@@ -24,6 +24,9 @@ def test_house_defaults_without_config(tmp_path):
     assert training_args.remove_unused_columns is False
     assert training_args.ddp_find_unused_parameters is False
     assert training_args.bf16 is (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        # on a CPU machine `accelerate launch --num_processes 2` forms a gloo DDP group only with use_cpu
+        assert training_args.use_cpu is True
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
