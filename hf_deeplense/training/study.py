@@ -1,0 +1,510 @@
+"""A benchmark study: every (preset, method, label fraction, seed) row run through the real recipes.
+
+The study YAML (``recipes/configs/study_*.yaml``) names the presets, methods, fractions and seeds, the
+model sizes and the recipes' arguments. :func:`run_study`:
+
+1. builds each preset's dataset once (``build_simulated_dataset``; skipped when built);
+2. pre-trains each SSL model (MAE, SimCLR) once per preset and seed, reused by every fraction;
+3. runs each row's recipe as a subprocess (``python recipes/x.py`` or ``accelerate launch recipes/x.py``)
+   with a generated ``study_args.yaml`` in the row's folder; the exact command is recorded;
+4. collects each run's ``metrics.json`` (a row whose ``metrics.json`` exists is not run again);
+5. writes ``study.json`` (rows, aggregated table, target checks), ``RESULTS_section.md``, the
+   AUC-against-label-fraction plot, and copies the best model per preset (chosen on the validation
+   split, never the test split) with its card to ``best/<preset>``.
+
+Methods (``METHODS``): supervised ``resnet18``, ``efficientnet_b2`` (the DeepLense baselines), ``vit``,
+``hybrid``; ``mae_finetune``, ``mae_linear_probe``, ``simclr_finetune``, ``simclr_linear_probe``;
+``regression`` (log10 m_a of the axion images, MAE in dex), ``anomaly`` (MAE trained on no_sub) and
+``radial_profile`` (logistic regression on radial profiles: how much a shortcut explains).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm.auto import tqdm
+
+from ..evaluation.study import (
+    aggregate_rows,
+    check_targets,
+    format_target_lines,
+    plot_auc_vs_fraction,
+    results_markdown,
+)
+
+__all__ = [
+    "METHODS",
+    "Method",
+    "device_description",
+    "load_study_config",
+    "plan_rows",
+    "pretrain_recipe_args",
+    "row_recipe_args",
+    "run_study",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one method runs: its recipe, model (a key of the study's ``models``), SSL pre-training."""
+
+    recipe: str  # finetune, anomaly or "" (in-process radial-profile baseline)
+    model: str | None = None
+    pretrain: str | None = None  # mae or simclr
+    linear_probe: bool = False
+    task: str = "classification"
+    uses_fraction: bool = True
+
+
+METHODS: dict[str, Method] = {
+    "resnet18": Method("finetune", model="resnet18"),
+    "efficientnet_b2": Method("finetune", model="efficientnet_b2"),
+    "vit": Method("finetune", model="vit"),
+    "hybrid": Method("finetune", model="hybrid"),
+    "mae_finetune": Method("finetune", pretrain="mae"),
+    "mae_linear_probe": Method("finetune", pretrain="mae", linear_probe=True),
+    "simclr_finetune": Method("finetune", pretrain="simclr"),
+    "simclr_linear_probe": Method("finetune", pretrain="simclr", linear_probe=True),
+    "regression": Method("finetune", model="regression", task="regression", uses_fraction=False),
+    "anomaly": Method("anomaly", model="mae", task="anomaly", uses_fraction=False),
+    "radial_profile": Method("", task="baseline", uses_fraction=False),
+}
+PRETRAIN_RECIPES = {"mae": "pretrain_mae", "simclr": "pretrain_simclr"}
+# Environment variables of a parent launched by accelerate/torchrun that must not leak into a recipe.
+_DISTRIBUTED_ENV = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
+
+
+def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a study YAML (unknown methods, missing models and empty lists raise, naming the file)."""
+    path = Path(path)
+    config = yaml.safe_load(path.read_text()) or {}
+    for key in ("output_dir", "presets", "methods", "fractions", "seeds"):
+        if not config.get(key):
+            raise ValueError(f"{path}: `{key}` is missing or empty")
+    unknown = [name for name in config["methods"] if name not in METHODS]
+    if unknown:
+        raise ValueError(f"{path}: unknown method(s) {unknown}; known: {sorted(METHODS)}")
+    models = config.get("models", {})
+    needed = {METHODS[name].model or METHODS[name].pretrain for name in config["methods"]} - {None}
+    if missing := sorted(needed - set(models)):
+        raise ValueError(f"{path}: `models` lacks {missing} (needed by the methods listed)")
+    if config.get("launcher", "python") not in ("python", "accelerate"):
+        raise ValueError(f"{path}: launcher must be python or accelerate, got {config['launcher']!r}")
+    bad = [f for f in config["fractions"] if not 0 < float(f) <= 1]
+    if bad:
+        raise ValueError(f"{path}: label fractions must lie in (0, 1], got {bad}")
+    return config
+
+
+def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of the study: ``{preset, method, fraction, seed}`` (fraction-free methods at 1.0;
+    the radial-profile baseline is deterministic: one row per preset, seed 0)."""
+    rows = []
+    for preset in config["presets"]:
+        for method in config["methods"]:
+            spec = METHODS[method]
+            fractions = [float(f) for f in config["fractions"]] if spec.uses_fraction else [1.0]
+            seeds = [0] if spec.task == "baseline" else config["seeds"]
+            rows += [
+                {"preset": preset, "method": method, "fraction": fraction, "seed": int(seed)}
+                for fraction in fractions
+                for seed in seeds
+            ]
+    return rows
+
+
+def device_description() -> str:
+    """The accelerator (CUDA device name) or CPU model name and core count."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    model = platform.processor() or "CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return f"{model} ({len(os.sched_getaffinity(0))} cores)"
+
+
+def _short_path(path: Path) -> str:
+    """`path` relative to the working directory when it lies inside it (readable recorded commands)."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _merged_args(config: dict[str, Any], *sections: str, **fixed: Any) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for section in ("common", *sections):
+        merged.update((config.get("recipe_args") or {}).get(section) or {})
+    merged.update({key: value for key, value in fixed.items() if value is not None})
+    return merged
+
+
+def pretrain_recipe_args(config: dict[str, Any], kind: str, seed: int) -> tuple[str, dict[str, Any]]:
+    """The recipe (``pretrain_mae`` / ``pretrain_simclr``) and its arguments for one SSL pre-training."""
+    model = config["models"][kind]
+    return PRETRAIN_RECIPES[kind], _merged_args(
+        config,
+        f"pretrain_{kind}",
+        model_type=model.get("model_type"),
+        model_config=model.get("model_config"),
+        seed=seed,
+    )
+
+
+def row_recipe_args(
+    config: dict[str, Any], row: dict[str, Any], init_from: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The recipe and its arguments (study_args.yaml) for one row; `init_from` is the row's SSL checkpoint.
+
+    Sections of ``recipe_args`` merge in order: ``common``, the recipe's (``finetune`` / ``anomaly``), then
+    ``linear_probe``, ``regression`` and ``fraction_<f>`` where they apply.
+    """
+    spec = METHODS[row["method"]]
+    if spec.recipe == "anomaly":
+        model = config["models"][spec.model]
+        return "anomaly", _merged_args(
+            config,
+            "anomaly",
+            model_type=model.get("model_type"),
+            model_config=model.get("model_config"),
+            seed=row["seed"],
+        )
+    sections = ["finetune"] + (["linear_probe"] if spec.linear_probe else [])
+    sections += ["regression"] if spec.task == "regression" else []
+    sections += [f"fraction_{row['fraction']:g}"]
+    model = {} if spec.pretrain else config["models"][spec.model]
+    return "finetune", _merged_args(
+        config,
+        *sections,
+        task=spec.task,
+        model_type=model.get("model_type"),
+        model_config=model.get("model_config"),
+        init_from=init_from,
+        linear_probe=spec.linear_probe or None,
+        label_fraction=row["fraction"],
+        seed=row["seed"],
+    )
+
+
+class _StudyRunner:
+    def __init__(self, config: dict[str, Any], recipes_dir: Path, device: str):
+        self.config = config
+        self.recipes_dir = recipes_dir
+        self.device = device
+        self.out = Path(config["output_dir"])
+        self.launched: list[str] = []
+        self.pretrain_records: dict[str, dict[str, Any]] = {}
+
+    # ---- commands -------------------------------------------------------------------------------------
+    def _launcher(self) -> list[str]:
+        if self.config.get("launcher", "python") == "accelerate":
+            accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
+            return [accelerate, "launch", *map(str, self.config.get("accelerate_args", []))]
+        return [sys.executable]
+
+    def _run(self, recipe: str, run_dir: Path, args: dict[str, Any], dataset: Path) -> dict[str, Any]:
+        """Run one recipe as a subprocess unless `run_dir/metrics.json` exists; returns the run record."""
+        record_path = run_dir / "study_run.json"
+        if (run_dir / "metrics.json").exists():
+            if record_path.exists():
+                return json.loads(record_path.read_text())
+            return {"command": None, "device": None, "started_at": None, "wall_s": float("nan")}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config_path = run_dir / "study_args.yaml"
+        config_path.write_text(yaml.safe_dump(args, sort_keys=True))
+        command = [
+            *self._launcher(),
+            _short_path(self.recipes_dir / f"{recipe}.py"),
+            "--config",
+            str(config_path),
+            "--dataset",
+            str(dataset),
+            "--output_dir",
+            str(run_dir),
+        ]
+        checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        if checkpoints:  # an interrupted run resumes from its last checkpoint
+            command += ["--resume_from_checkpoint", str(checkpoints[-1])]
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in _DISTRIBUTED_ENV and not k.startswith("ACCELERATE_")
+        }
+        started_at, start = _now(), time.perf_counter()
+        self.launched.append(shlex.join(command))
+        with open(run_dir / "study_log.txt", "w") as log:
+            completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+        if completed.returncode != 0 or not (run_dir / "metrics.json").exists():
+            tail = (run_dir / "study_log.txt").read_text()[-3000:]
+            raise RuntimeError(
+                f"{recipe} failed (exit {completed.returncode}) in {run_dir}; command: {shlex.join(command)}\n{tail}"
+            )
+        record = {
+            "command": shlex.join(command),
+            "config_file": str(config_path),
+            "device": self.device,
+            "started_at": started_at,
+            "wall_s": time.perf_counter() - start,
+        }
+        record_path.write_text(json.dumps(record, indent=2))
+        return record
+
+    # ---- data and pre-training -----------------------------------------------------------------------
+    def build_dataset(self, name: str) -> tuple[Path, dict[str, Any]]:
+        from ..data.build import build_simulated_dataset
+
+        spec = {"preset": name, **(self.config["presets"][name] or {})}
+        data_dir = self.out / "data" / name
+        marker = data_dir / "study_built.json"
+        if marker.exists():
+            return data_dir, json.loads(marker.read_text())
+        kwargs = {
+            "preset": spec["preset"],
+            "n_per_class": int(spec.get("n_per_class", 1000)),
+            "split_fractions": tuple(spec.get("split_fractions", (0.8, 0.1, 0.1))),
+            "seed": int(spec.get("seed", 0)),
+            "image_size": spec.get("image_size"),
+            "overrides": spec.get("overrides"),
+            "write_card": bool(spec.get("write_card", True)),
+            "device": spec.get("device", "cpu"),
+        }
+        started_at, start = _now(), time.perf_counter()
+        build_simulated_dataset(data_dir, **kwargs)
+        record = {
+            "command": f"build_simulated_dataset({str(data_dir)!r}, "
+            + ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+            + ")",
+            "device": self.device,
+            "started_at": started_at,
+            "wall_s": time.perf_counter() - start,
+        }
+        marker.write_text(json.dumps(record, indent=2))
+        return data_dir, record
+
+    def pretrain(self, kind: str, preset: str, seed: int, dataset: Path) -> Path:
+        run_dir = self.out / "pretrain" / preset / f"{kind}_seed{seed}"
+        recipe, args = pretrain_recipe_args(self.config, kind, seed)
+        record = self._run(recipe, run_dir, args, dataset)
+        self.pretrain_records[str(run_dir)] = {
+            "preset": preset,
+            "kind": kind,
+            "seed": seed,
+            "dir": str(run_dir),
+            **record,
+        }
+        return run_dir
+
+    # ---- rows ------------------------------------------------------------------------------------------
+    def run_row(self, row: dict[str, Any], dataset: Path) -> dict[str, Any]:
+        spec = METHODS[row["method"]]
+        run_dir = (
+            self.out / "runs" / row["preset"] / row["method"] / f"frac{row['fraction']:g}_seed{row['seed']}"
+        )
+        if spec.task == "baseline":
+            record, metrics, validation = self._radial_profile(run_dir, dataset)
+        else:
+            init_from = (
+                str(self.pretrain(spec.pretrain, row["preset"], row["seed"], dataset))
+                if spec.pretrain
+                else None
+            )
+            recipe, args = row_recipe_args(self.config, row, init_from)
+            record = self._run(recipe, run_dir, args, dataset)
+            saved = json.loads((run_dir / "metrics.json").read_text())
+            metrics = {
+                key.removeprefix("test_"): value for key, value in saved.items() if key.startswith("test_")
+            }
+            validation = {
+                key.removeprefix("eval_"): value for key, value in saved.items() if key.startswith("eval_")
+            }
+        return {**row, "dir": str(run_dir), "metrics": metrics, "validation": validation, **record}
+
+    def _radial_profile(self, run_dir: Path, dataset: Path):
+        from ..data import load_lensing_dataset
+        from ..evaluation.baselines import radial_profile_baseline
+
+        record_path = run_dir / "study_run.json"
+        if (run_dir / "metrics.json").exists() and record_path.exists():
+            return json.loads(record_path.read_text()), json.loads((run_dir / "metrics.json").read_text()), {}
+        started_at, start = _now(), time.perf_counter()
+        splits = load_lensing_dataset(str(dataset))
+        train, test = (splits[name].with_format("numpy") for name in ("train", "test"))
+        result = radial_profile_baseline(
+            train["pixel_values"],
+            train["label"],
+            test["pixel_values"],
+            test["label"],
+            class_names=splits["train"].features["label"].names,
+        )
+        metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in result.items()}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        record = {
+            "command": f"radial_profile_baseline(train -> test of {dataset}) (in-process, 16 radial bins, "
+            "logistic regression)",
+            "device": self.device,
+            "started_at": started_at,
+            "wall_s": time.perf_counter() - start,
+        }
+        record_path.write_text(json.dumps(record, indent=2))
+        return record, metrics, {}
+
+    # ---- best model ----------------------------------------------------------------------------------
+    def copy_best(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Per preset: the classification method with the highest mean *validation* macro AUC at 100 %
+        labels, and its seed with the highest validation macro AUC, copied with its card."""
+        chosen = {}
+        for preset in self.config["presets"]:
+            candidates = [
+                row
+                for row in rows
+                if row["preset"] == preset
+                and row["fraction"] == 1.0
+                and METHODS[row["method"]].task == "classification"
+                and "auc_macro" in row.get("validation", {})
+            ]
+            if not candidates:
+                continue
+            by_method: dict[str, list[dict[str, Any]]] = {}
+            for row in candidates:
+                by_method.setdefault(row["method"], []).append(row)
+            method = max(
+                by_method,
+                key=lambda m: sum(r["validation"]["auc_macro"] for r in by_method[m]) / len(by_method[m]),
+            )
+            best = max(by_method[method], key=lambda r: r["validation"]["auc_macro"])
+            target = self.out / "best" / preset
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(
+                best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*", "study_log.txt")
+            )
+            selection = {
+                "preset": preset,
+                "method": method,
+                "seed": best["seed"],
+                "source": best["dir"],
+                "validation_auc_macro": best["validation"]["auc_macro"],
+                "test_metrics": best["metrics"],
+                "rule": "highest mean validation macro AUC over seeds at 100% labels, then its best seed "
+                "on validation (the test split is never used for selection)",
+            }
+            (target / "study_selection.json").write_text(json.dumps(selection, indent=2))
+            with open(target / "README.md", "a") as card:
+                card.write(
+                    f"\n## Benchmark study selection\n\nBest model of the `{preset}` study: `{method}` (seed "
+                    f"{best['seed']}), chosen by validation macro AUC; test macro AUC "
+                    f"{best['metrics'].get('auc_macro', float('nan')):.4f}. Push with "
+                    "`hf_deeplense.training.artifacts.push_run_to_hub(folder, repo_id)`.\n"
+                )
+            chosen[preset] = selection
+        return chosen
+
+
+def run_study(
+    config: dict[str, Any], *, recipes_dir: str | os.PathLike, keep_going: bool = True, progress: bool = True
+) -> dict[str, Any]:
+    """Run (or resume) a study and write its summary files under ``config["output_dir"]``.
+
+    Args:
+        config: a study config (:func:`load_study_config`).
+        recipes_dir: the folder holding ``finetune.py``, ``pretrain_mae.py``, ... (run as subprocesses).
+        keep_going: a failed row is logged and recorded in ``failed``; otherwise the error is raised.
+        progress: a tqdm bar over rows.
+
+    Returns:
+        The ``study.json`` content plus ``launched`` (the commands started in this call; empty on a
+        rerun of a finished study) and ``paths`` of the written files.
+    """
+    runner = _StudyRunner(config, Path(recipes_dir), device_description())
+    runner.out.mkdir(parents=True, exist_ok=True)
+    planned = plan_rows(config)
+    datasets, rows, failed = {}, [], []
+    for row in tqdm(planned, desc="study", disable=not progress):
+        try:
+            if row["preset"] not in datasets:
+                datasets[row["preset"]] = runner.build_dataset(row["preset"])
+            rows.append(runner.run_row(row, datasets[row["preset"]][0]))
+        except Exception as error:  # noqa: BLE001 - recorded and reported; the other rows still run
+            if not keep_going:
+                raise
+            logger.error("row %s failed: %s", row, error)
+            failed.append({**row, "error": str(error)[-2000:]})
+
+    table = aggregate_rows(rows)
+    targets = check_targets(table, config.get("targets", []))
+    plot = plot_auc_vs_fraction(table, runner.out / "auc_vs_label_fraction.png")
+    best = runner.copy_best(rows)
+    study_command = config.get("study_command", "")
+    preamble = (
+        f"Device: {runner.device}. Finished {_now()}."
+        + (f" Study command: `{study_command}`." if study_command else "")
+        + f" Config: `{config.get('config_path', '')}`."
+    )
+    markdown = results_markdown(
+        rows,
+        table,
+        class_names=config.get("class_names", ("no_sub", "cdm", "axion")),
+        target_results=targets,
+        plot_path=plot.name if plot else None,
+        setup_runs=[
+            {"preset": name, "step": "build dataset", "seed": None, **record}
+            for name, (_, record) in datasets.items()
+        ]
+        + [{**record, "step": f"pretrain {record['kind']}"} for record in runner.pretrain_records.values()],
+        heading=config.get("results_heading", "## Benchmark study"),
+        preamble=preamble,
+    )
+    markdown_path = runner.out / "RESULTS_section.md"
+    markdown_path.write_text(markdown)
+    summary = {
+        "config": {key: value for key, value in config.items() if key != "targets"},
+        "device": runner.device,
+        "datasets": {name: {"dir": str(path), **record} for name, (path, record) in datasets.items()},
+        "pretraining": list(runner.pretrain_records.values()),
+        "rows": rows,
+        "failed": failed,
+        "table": table,
+        "targets": targets,
+        "best": best,
+    }
+    study_path = runner.out / "study.json"
+    study_path.write_text(json.dumps(summary, indent=2, default=str))
+    for line in format_target_lines(targets):
+        print(line)
+    return {
+        **summary,
+        "launched": runner.launched,
+        "paths": {"study": study_path, "markdown": markdown_path, "plot": plot},
+    }

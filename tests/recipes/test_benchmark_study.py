@@ -1,0 +1,267 @@
+"""recipes/benchmark.py end to end on the tiny CPU study (real recipe subprocesses, resume), plus the
+aggregation, target checks and recipe arguments of hf_deeplense.training/evaluation.study."""
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import TrainingArguments
+
+from hf_deeplense.evaluation.study import aggregate_rows, check_targets, format_target_lines, results_markdown
+from hf_deeplense.training import parse_recipe_args
+from hf_deeplense.training.data import DataArguments
+from hf_deeplense.training.study import (
+    METHODS,
+    load_study_config,
+    plan_rows,
+    pretrain_recipe_args,
+    row_recipe_args,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "recipes" / "configs"
+
+
+def load_recipe(name: str):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow  # ~70 s on 2 shared cores: 5 recipe subprocesses
+def test_tiny_study_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
+    benchmark = load_recipe("benchmark")
+    launched = []
+    real_run = subprocess.run
+
+    def counting_run(command, *args, **kwargs):
+        if any(str(part).endswith(".py") for part in command):
+            launched.append(command)
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    out = tmp_path / "study"
+    benchmark.main(["--config", str(CONFIGS / "study_tiny.yaml"), "--output_dir", str(out)])
+
+    # 1 MAE pre-training (shared by both fractions) + 2 fractions x (vit, mae_linear_probe)
+    recipes = sorted(Path(next(p for p in command if str(p).endswith(".py"))).name for command in launched)
+    assert recipes == ["finetune.py"] * 4 + ["pretrain_mae.py"]
+    study = json.loads((out / "study.json").read_text())
+    assert study["failed"] == []
+    keys = sorted((row["method"], row["fraction"]) for row in study["rows"])
+    assert keys == [
+        ("mae_linear_probe", 0.5),
+        ("mae_linear_probe", 1.0),
+        ("radial_profile", 1.0),
+        ("vit", 0.5),
+        ("vit", 1.0),
+    ]
+    for row in study["rows"]:
+        assert 0.0 <= row["metrics"]["auc_macro"] <= 1.0
+        assert {"auc_no_sub", "auc_cdm", "auc_axion"} <= set(row["metrics"])
+        assert row["device"] and row["started_at"] and row["wall_s"] >= 0
+        if row["method"] != "radial_profile":
+            assert "recipes/finetune.py --config" in row["command"]
+            args = yaml.safe_load(Path(row["config_file"]).read_text())
+            assert args["label_fraction"] == row["fraction"]
+            assert ("init_from" in args) == (row["method"] == "mae_linear_probe")
+            assert 0.0 <= row["validation"]["auc_macro"] <= 1.0
+    [pretraining] = study["pretraining"]
+    assert "pretrain_mae.py" in pretraining["command"]
+    assert {group["method"] for group in study["table"]} == {"vit", "mae_linear_probe", "radial_profile"}
+    shortcut, ssl = study["targets"]
+    assert shortcut["status"] == ("met" if shortcut["value"] <= 0.75 else "missed")
+    assert ssl["reference"] == next(
+        g["metrics"]["auc_macro"]["mean"]
+        for g in study["table"]
+        if (g["method"], g["fraction"]) == ("vit", 0.5)
+    )
+    assert all(t["status"] in ("met", "missed") for t in study["targets"])
+
+    markdown = (out / "RESULTS_section.md").read_text()
+    assert (
+        "| model_ii | vit | 50% | 1 |" in markdown
+        and "| model_ii | mae_linear_probe | 100% | 1 |" in markdown
+    )
+    assert "CvT" in markdown and "Caveat" in markdown and "pretrain mae" in markdown
+    assert "![macro AUC against label fraction](auc_vs_label_fraction.png)" in markdown
+    assert (out / "auc_vs_label_fraction.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = out / "best" / "model_ii"
+    selection = json.loads((best / "study_selection.json").read_text())
+    assert selection["method"] in ("vit", "mae_linear_probe") and (best / "model.safetensors").exists()
+    assert "Benchmark study selection" in (best / "README.md").read_text()
+    assert not list(best.glob("checkpoint-*"))
+    printed = capsys.readouterr().out
+    assert "radial-profile shortcut stays weak" in printed and ("MET" in printed or "MISSED" in printed)
+
+    # Rerun: every row is finished, so no recipe is launched again and the results are unchanged.
+    launched.clear()
+    summary = benchmark.main(["--config", str(CONFIGS / "study_tiny.yaml"), "--output_dir", str(out)])
+    assert launched == [] and summary["launched"] == []
+    rerun = json.loads((out / "study.json").read_text())
+    assert [row["metrics"] for row in rerun["rows"]] == [row["metrics"] for row in study["rows"]]
+
+
+def _row(method, fraction, seed, **metrics):
+    return {"preset": "model_ii", "method": method, "fraction": fraction, "seed": seed, "metrics": metrics}
+
+
+def test_aggregate_rows_mean_and_sample_std_over_seeds():
+    rows = [
+        _row("vit", 0.1, 0, auc_macro=0.8, auc_cdm=0.7),
+        _row("vit", 0.1, 1, auc_macro=0.9, auc_cdm=math.nan),
+        _row("vit", 0.1, 2, auc_macro=1.0, auc_cdm=0.9),
+        _row("vit", 1.0, 0, auc_macro=0.95),
+        _row("regression", 1.0, 0, mae=0.3),
+        {**_row("vit", 0.01, 0), "metrics": {}},  # unfinished: left out
+    ]
+    table = aggregate_rows(rows)
+    assert [(g["method"], g["fraction"]) for g in table] == [("regression", 1.0), ("vit", 0.1), ("vit", 1.0)]
+    group = table[1]
+    assert group["seeds"] == [0, 1, 2] and group["n"] == 3
+    assert group["metrics"]["auc_macro"]["mean"] == pytest.approx(0.9)
+    assert group["metrics"]["auc_macro"]["std"] == pytest.approx(0.1)  # sample std (ddof = 1)
+    assert group["metrics"]["auc_cdm"] == {
+        "mean": pytest.approx(0.8),
+        "std": pytest.approx(0.1414213),
+        "n": 2,
+    }
+    assert table[2]["metrics"]["auc_macro"] == {"mean": 0.95, "std": 0.0, "n": 1}
+
+
+def test_check_targets_value_reference_margin_and_missing():
+    table = aggregate_rows(
+        [
+            _row("vit", 0.01, 0, auc_macro=0.70),
+            _row("mae_finetune", 0.01, 0, auc_macro=0.80),
+            _row("regression", 1.0, 0, mae=0.25),
+        ]
+    )
+    targets = [
+        {
+            "name": "mae",
+            "preset": "model_ii",
+            "method": "regression",
+            "metric": "mae",
+            "op": "<=",
+            "value": 0.221,
+        },
+        {
+            "name": "ssl",
+            "preset": "model_ii",
+            "method": "mae_finetune",
+            "fraction": 0.01,
+            "metric": "auc_macro",
+            "op": ">",
+            "reference_method": "vit",
+        },
+        {
+            "name": "ssl+",
+            "preset": "model_ii",
+            "method": "mae_finetune",
+            "fraction": 0.01,
+            "metric": "auc_macro",
+            "op": ">=",
+            "reference_method": "vit",
+            "margin": 0.15,
+        },
+        {
+            "name": "absent",
+            "preset": "model_i",
+            "method": "vit",
+            "metric": "auc_macro",
+            "op": ">=",
+            "value": 0.9,
+        },
+    ]
+    results = check_targets(table, targets)
+    assert [r["status"] for r in results] == ["missed", "met", "missed", "not run"]
+    assert results[1]["value"] == pytest.approx(0.8) and results[1]["reference"] == pytest.approx(0.7)
+    assert results[2]["reference"] == pytest.approx(0.85)
+    lines = format_target_lines(results)
+    assert lines[0].startswith("MISSED") and "0.2500 <= 0.2210" in lines[0]
+    assert lines[1].startswith("MET") and "0.8000 > 0.7000 (vit)" in lines[1] and "at 1% labels" in lines[1]
+    assert lines[3].startswith("NOT RUN")
+    with pytest.raises(ValueError, match="exactly one of value"):
+        check_targets(table, [{**targets[0], "reference_method": "vit"}])
+    with pytest.raises(ValueError, match="op must be one of"):
+        check_targets(table, [{**targets[0], "op": "=="}])
+
+
+def test_markdown_lists_groups_published_figures_and_commands():
+    rows = [
+        {
+            **_row("vit", 1.0, 0, auc_macro=0.9, auc_no_sub=0.95),
+            "command": "python recipes/finetune.py --x",
+            "device": "H100",
+            "started_at": "2026-01-01T00:00:00",
+            "wall_s": 12.0,
+        },
+        {
+            **_row("anomaly", 1.0, 0, anomaly_auc=0.93),
+            "command": "python recipes/anomaly.py",
+            "device": "H100",
+            "started_at": "2026-01-01T00:01:00",
+            "wall_s": 5.0,
+        },
+    ]
+    text = results_markdown(rows, aggregate_rows(rows), heading="## Study")
+    assert text.startswith("## Study")
+    assert "| model_ii | vit | 100% | 1 | 0.900 | 0.950 | — | — |" in text
+    assert "| model_ii | anomaly | 1 | — | 0.930 |" in text
+    assert "0.999 / 0.999 / 1.0" in text and "Caveat" in text
+    assert "`python recipes/finetune.py --x`" in text and "| H100 | 2026-01-01T00:00:00 | 12 |" in text
+
+
+def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path):
+    config = load_study_config(CONFIGS / "study_gpu.yaml")
+    rows = plan_rows(config)
+    assert len(rows) == 3 * (8 * 3 * 3 + 2 * 3 + 1)
+    assert set(config["methods"]) == set(METHODS)
+    recipes = {name: load_recipe(name) for name in ("finetune", "anomaly", "pretrain_mae", "pretrain_simclr")}
+    dataclasses_of = {
+        "finetune": recipes["finetune"].FinetuneArguments,
+        "anomaly": recipes["anomaly"].AnomalyArguments,
+        "pretrain_mae": recipes["pretrain_mae"].MAEArguments,
+        "pretrain_simclr": recipes["pretrain_simclr"].SimCLRArguments,
+    }
+    invocations = [pretrain_recipe_args(config, kind, 0) for kind in ("mae", "simclr")]
+    invocations += [
+        row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
+        for row in rows
+        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == "model_ii"
+    ]
+    for recipe, args in invocations:
+        args = {
+            key: value for key, value in args.items() if key not in ("bf16", "dataloader_num_workers")
+        }  # CPU
+        path = tmp_path / "args.yaml"
+        path.write_text(yaml.safe_dump(args))
+        parsed = parse_recipe_args(
+            (dataclasses_of[recipe], DataArguments, TrainingArguments),
+            ["--config", str(path), "--dataset", "unused", "--output_dir", str(tmp_path / "run")],
+        )
+        assert parsed[2].seed == 0
+        if recipe == "finetune":
+            assert parsed[0].label_fraction == args["label_fraction"]
+
+
+def test_config_errors_name_the_file(tmp_path):
+    path = tmp_path / "study.yaml"
+    base = yaml.safe_load((CONFIGS / "study_tiny.yaml").read_text())
+    path.write_text(yaml.safe_dump({**base, "methods": ["vit", "unknown_method"]}))
+    with pytest.raises(ValueError, match="study.yaml: unknown method"):
+        load_study_config(path)
+    path.write_text(yaml.safe_dump({**base, "methods": ["hybrid"]}))
+    with pytest.raises(ValueError, match=r"lacks \['hybrid'\]"):
+        load_study_config(path)
+    path.write_text(yaml.safe_dump({**base, "fractions": [0.0, 1.0]}))
+    with pytest.raises(ValueError, match="label fractions"):
+        load_study_config(path)
