@@ -39,6 +39,7 @@ from hf_deeplense.training.data import (
     make_image_processor,
     target_statistics,
 )
+from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
 from hf_deeplense.training.modeling import build_model, freeze_backbone, num_parameters
 from hf_deeplense.training.trainer import LensingTrainer, predict_arrays, seed_everything
 
@@ -67,8 +68,8 @@ class FinetuneArguments:
 
 
 def main(args=None) -> dict[str, float]:
-    recipe_args, data_args, training_args = parse_recipe_args(
-        (FinetuneArguments, DataArguments, TrainingArguments), args
+    recipe_args, data_args, training_args, hpo_args = parse_recipe_args(
+        (FinetuneArguments, DataArguments, TrainingArguments, HPOArguments), args
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     seed_everything(training_args)
@@ -124,6 +125,8 @@ def main(args=None) -> dict[str, float]:
         compute_metrics=make_compute_metrics(recipe_args.task, class_names, [recipe_args.target_column]),
         callbacks=[EvalHistoryJsonCallback()],
     )
+    if hpo_args.config is not None:  # an `hpo:` section: Optuna search first, then train with the best values
+        apply_best_run(trainer, run_hyperparameter_search(trainer, hpo_args.config))
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = {}, {}

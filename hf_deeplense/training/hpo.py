@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 from transformers.trainer_utils import BestRun
@@ -276,7 +277,9 @@ def run_hyperparameter_search(
         return float(metrics[config.metric])
 
     journal = hpo_dir / "journal.log"
-    journal.unlink(missing_ok=True)  # a fresh study per run
+    main_process = trainer.is_world_process_zero()
+    if main_process:  # under DDP only rank 0 runs the Optuna study; the other ranks follow its trials
+        journal.unlink(missing_ok=True)  # a fresh study per run
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     best_run = trainer.hyperparameter_search(
         hp_space=optuna_hp_space(config),
@@ -289,6 +292,12 @@ def run_hyperparameter_search(
         study_name="hpo",
         timeout=config.timeout,
     )
+    if trainer.args.world_size > 1 and torch.distributed.is_initialized():
+        shared = [best_run]  # only rank 0 knows the best run (transformers returns None on the others)
+        torch.distributed.broadcast_object_list(shared, src=0)
+        best_run = shared[0]
+    if not main_process:
+        return best_run
     study = optuna.load_study(study_name="hpo", storage=storage)
     trials = [
         {"number": trial.number, "state": trial.state.name, "value": trial.value, "params": trial.params}
