@@ -10,7 +10,9 @@ simulator's source meta features, NaN/0 for every non-lens) are refused as label
 (~6% lenses): class-weighted cross-entropy (`class_weighting: balanced`). Each variant in `variants` trains
 the same `deeplense_lensfinder` CNN (with or without the meta branch); `comparison.json` lists ROC AUC,
 PR AUC and the TPR at FPR 1e-2 and 1e-3 on the test split for each. An `hpo:` section runs an Optuna
-search per variant first (see `hf_deeplense.training.hpo`).
+search per variant first (see `hf_deeplense.training.hpo`). The saved models take
+`pixel_values = asinh(image / asinh_softening)` of images in e-/s (not `LensImageProcessor`'s min-max), and the
+fused model its raw meta features in the order of `config.meta_feature_names`.
 """
 
 from __future__ import annotations
