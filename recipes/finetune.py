@@ -38,6 +38,7 @@ from hf_deeplense.training.data import (
     make_augment,
     make_image_processor,
     target_statistics,
+    with_row_index,
 )
 from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
 from hf_deeplense.training.modeling import build_model, freeze_backbone, num_parameters
@@ -118,9 +119,11 @@ def main(args=None) -> dict[str, float]:
     trainer = LensingTrainer(
         model=model,
         args=training_args,
-        train_dataset=train,
+        train_dataset=with_row_index(train),
         eval_dataset=eval_set,
-        data_collator=RecipeCollator(processor, label_column, augment=make_augment(data_args)),
+        data_collator=RecipeCollator(
+            processor, label_column, make_augment(data_args), seed=training_args.seed
+        ),
         eval_data_collator=RecipeCollator(processor, label_column),
         compute_metrics=make_compute_metrics(recipe_args.task, class_names, [recipe_args.target_column]),
         callbacks=[EvalHistoryJsonCallback()],

@@ -34,6 +34,7 @@ from hf_deeplense.training.data import (
     make_augment,
     make_image_processor,
     simulated_splits,
+    with_row_index,
 )
 from hf_deeplense.training.modeling import build_pretraining_model, num_parameters
 from hf_deeplense.training.trainer import LensingTrainer, seed_everything
@@ -93,9 +94,9 @@ def main(args=None) -> dict[str, float]:
     trainer = LensingTrainer(
         model=model,
         args=training_args,
-        train_dataset=train,
+        train_dataset=with_row_index(train),
         eval_dataset=eval_set,
-        data_collator=RecipeCollator(processor, label_column=None, augment=make_augment(data_args)),
+        data_collator=RecipeCollator(processor, None, make_augment(data_args), seed=training_args.seed),
         eval_data_collator=eval_collator,
         callbacks=callbacks,
     )

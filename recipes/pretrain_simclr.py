@@ -32,6 +32,7 @@ from hf_deeplense.training.data import (
     load_splits,
     make_image_processor,
     simulated_splits,
+    with_row_index,
 )
 from hf_deeplense.training.modeling import num_parameters
 from hf_deeplense.training.trainer import LensingTrainer, seed_everything
@@ -85,12 +86,12 @@ def main(args=None) -> dict[str, float]:
 
     # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-    collator = RecipeCollator(processor, label_column=None, augment=augment, two_views=True)
+    collator = RecipeCollator(processor, None, augment, two_views=True, seed=training_args.seed)
     trainer = LensingTrainer(
         model=model,
         args=training_args,
-        train_dataset=train,
-        eval_dataset=eval_set,
+        train_dataset=with_row_index(train),
+        eval_dataset=with_row_index(eval_set),
         data_collator=collator,
         callbacks=[EvalHistoryJsonCallback()],
     )

@@ -56,5 +56,5 @@ def label_fraction_subset(
         return dataset
     if label_column not in dataset.column_names:
         raise ValueError(f"label column {label_column!r} not in the dataset's columns {dataset.column_names}")
-    labels = np.asarray(dataset.with_format("numpy")[label_column])
+    labels = dataset.select_columns([label_column]).with_format("numpy")[:][label_column]
     return dataset.select(label_fraction_indices(labels, fraction, seed))

@@ -66,3 +66,21 @@ def test_simulated_splits_small():
     assert len(evaluation) == 6 and all(row["label"] == 0 for row in evaluation)
     first = next(iter(train))
     assert first["pixel_values"].shape == (1, 16, 16)
+
+
+def test_seeded_augmentation_depends_on_the_batch_rows_only(random_lensing_dataset):
+    from hf_deeplense.training.data import with_row_index
+
+    train = with_row_index(load_splits(DataArguments(dataset=str(random_lensing_dataset)))["train"])
+    processor = make_image_processor(DataArguments(dataset="x"), num_channels=1, image_size=16)
+    collator = RecipeCollator(processor, augment=LensingAugment(noise_std=0.1), seed=0)
+    rows = [train[i] for i in (3, 7, 11)]
+    torch.manual_seed(1)
+    first = collator(rows)["pixel_values"]
+    torch.manual_seed(2)  # the global RNG does not matter
+    torch.testing.assert_close(collator(rows)["pixel_values"], first)
+    assert not torch.equal(collator(rows[::-1])["pixel_values"], first.flip(0))  # another batch, another draw
+    other_seed = RecipeCollator(processor, augment=LensingAugment(noise_std=0.1), seed=1)(rows)[
+        "pixel_values"
+    ]
+    assert not torch.equal(other_seed, first)
