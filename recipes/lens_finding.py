@@ -10,7 +10,7 @@ simulator's source meta features, NaN/0 for every non-lens) are refused as label
 (~6% lenses): class-weighted cross-entropy (`class_weighting: balanced`). Each variant in `variants` trains
 the same `deeplense_lensfinder` CNN (with or without the meta branch); `comparison.json` lists ROC AUC,
 PR AUC and the TPR at FPR 1e-2 and 1e-3 on the test split for each. An `hpo:` section runs an Optuna
-search per variant first (see `hf_deeplense.training.hpo`). The saved models take
+search per variant first (see `hf_deeplense.training.hpo`), scored on the validation split (never the test split). The saved models take
 `pixel_values = asinh(image / asinh_softening)` of images in e-/s (not `LensImageProcessor`'s min-max), and the
 fused model its raw meta features in the order of `config.meta_feature_names`.
 """
@@ -58,6 +58,10 @@ class LensFindingArguments:
     )
     train_size: int = field(default=2000, metadata={"help": "Simulated training images."})
     test_size: int = field(default=2000, metadata={"help": "Simulated test images (disjoint indices)."})
+    validation_size: int = field(
+        default=1000,
+        metadata={"help": "Simulated validation images (disjoint indices; model selection and the search)."},
+    )
     train_lens_fraction: float = field(
         default=0.06, metadata={"help": "Lens fraction of the simulated train split."}
     )
@@ -100,12 +104,12 @@ def load_split(args: LensFindingArguments, split: str) -> dict:
     overrides = args.preset_overrides or {}
     overrides = json.loads(overrides) if isinstance(overrides, str) else overrides
     cfg = get_preset("lens_finding", **overrides)
-    size, fraction = (
-        (args.train_size, args.train_lens_fraction)
-        if split == "train"
-        else (args.test_size, args.test_lens_fraction)
-    )
-    start = 0 if split == "train" else args.train_size  # disjoint image indices
+    # disjoint image indices: train, test, then validation (so adding validation kept the test images)
+    size, fraction, start = {
+        "train": (args.train_size, args.train_lens_fraction, 0),
+        "test": (args.test_size, args.test_lens_fraction, args.train_size),
+        "validation": (args.validation_size, args.test_lens_fraction, args.train_size + args.test_size),
+    }[split]
     return simulate_lens_finding_arrays(
         cfg, size, seed=args.simulation_seed, lens_fraction=fraction, start=start
     )
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     pixel_scale = get_preset(
         "lens_finding", **(json.loads(overrides) if isinstance(overrides, str) else overrides)
     ).pixel_scale
-    splits = {split: load_split(args, split) for split in ("train", "test")}
+    splits = {split: load_split(args, split) for split in ("train", "validation", "test")}
     names, columns = {}, {}
     for split, data in splits.items():
         names[split], columns[split] = meta_columns(args, data, pixel_scale)
@@ -186,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
             model=build_model({}),
             args=variant_args,
             train_dataset=dataset("train", with_meta),
-            eval_dataset=dataset("test", with_meta),
+            eval_dataset=dataset("validation", with_meta),  # the search and model selection never see test
             compute_metrics=lambda prediction: detection_metrics(
                 softmax(prediction.predictions)[:, 1], prediction.label_ids
             ),
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
             best_run = run_hyperparameter_search(trainer, hpo_args.config, build_model=build_model)
             apply_best_run(trainer, best_run, build_model=build_model)
         trainer.train()
-        metrics = trainer.evaluate()
+        metrics = trainer.evaluate(dataset("test", with_meta))
         trainer.save_model(str(output_dir / variant / "model"))
         results["variants"][variant] = {key.removeprefix("eval_"): value for key, value in metrics.items()}
     (output_dir / "comparison.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
