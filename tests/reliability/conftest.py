@@ -44,6 +44,18 @@ def write_split_arrays(out_dir: Path, split: str, pixel_values: np.ndarray, over
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def datasets_cache(tmp_path_factory):
+    """Keep the Arrow files `load_dataset` prepares out of the user's cache (session-wide: module fixtures
+    run recipes too)."""
+    import datasets.config
+
+    saved = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = tmp_path_factory.mktemp("hf_datasets_cache")
+    yield
+    datasets.config.HF_DATASETS_CACHE = saved
+
+
 @pytest.fixture
 def make_dataset(tmp_path) -> Callable[..., Path]:
     """`make_dataset(name, image_size=16, nan_row=None)`: a 12/6/6-row dataset folder with a card; with
