@@ -74,7 +74,11 @@ def find_input_files(paths: Sequence[str]) -> tuple[list[Path], list[tuple[str, 
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) is not None)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) is not None)
+            if not found:
+                supported = ", ".join(NUMPY_SUFFIXES + FITS_SUFFIXES)
+                skipped.append((name, f"directory holds no readable files ({supported})"))
+            files += found
         elif not path.exists():
             skipped.append((name, "no such file or directory"))
         elif _suffix(path) is None:

@@ -177,9 +177,6 @@ def test_predict_on_nothing_readable_exits_nonzero(classifier_dir, tmp_path, cap
     assert "nothing could be predicted" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True, reason="predict on an empty folder says 'nothing could be predicted' without naming it"
-)
 def test_predict_on_an_empty_folder_names_it(classifier_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     cli_main(["predict", "--model", str(classifier_dir), str(tmp_path / "empty")])
