@@ -132,3 +132,31 @@ def test_mismatched_image_size_fails(finetune, tiny_config, tmp_path, make_datas
     with pytest.raises(ValueError):
         run(finetune, tiny_config, tmp_path, "--dataset", str(dataset))
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+CONFIG_RECIPES = [
+    "finetune",
+    "pretrain_mae",
+    "pretrain_simclr",
+    "anomaly",
+    "evaluate",
+    "lens_finding",
+    "domain_adapt",
+]
+DATASET_RECIPES = ["finetune", "pretrain_mae", "pretrain_simclr", "anomaly"]
+
+
+@pytest.mark.parametrize("recipe", CONFIG_RECIPES)
+def test_every_recipe_names_an_unknown_config_key(recipe, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("seed: 0\nlearning_rat: 0.1\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(config))}.*learning_rat"):
+        load_recipe(recipe).main(["--config", str(config), "--output_dir", str(tmp_path / "run")])
+
+
+@pytest.mark.parametrize("recipe", DATASET_RECIPES)
+def test_every_dataset_recipe_names_an_empty_folder(recipe, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(empty))):
+        load_recipe(recipe).main([*QUICK, "--dataset", str(empty), "--output_dir", str(tmp_path / "run")])
