@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import RECIPES, SPLIT_SIZES, load_recipe, write_split_arrays
+from reliability_helpers import RECIPES, SPLIT_SIZES, load_recipe, write_split_arrays
 
 from hf_deeplense.data.card import write_dataset_card
 

@@ -4,7 +4,7 @@ build leaves) is invisible to `load_lensing_dataset`, and the next write of that
 from __future__ import annotations
 
 import numpy as np
-from conftest import SPLIT_SIZES, write_split_arrays
+from reliability_helpers import SPLIT_SIZES, write_split_arrays
 
 from hf_deeplense.data import load_lensing_dataset
 

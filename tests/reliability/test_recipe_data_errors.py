@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import load_recipe, write_split_arrays
+from reliability_helpers import load_recipe, write_split_arrays
 
 # One optimizer step, no checkpoints: the data errors show up before or during the first evaluation.
 QUICK = (
