@@ -13,7 +13,7 @@ from .convert import (
 )
 from .hub import publish_dataset
 from .iterable import SimulatedLensDataset
-from .loading import load_lensing_dataset
+from .loading import check_split_pixels, load_lensing_dataset
 from .transforms import LensingAugment, TwoViewTransform
 from .writer import (
     SPLITS,
@@ -44,6 +44,7 @@ __all__ = [
     "lensing_features",
     "list_shards",
     "load_example",
+    "check_split_pixels",
     "load_lensing_dataset",
     "num_shards_for",
     "publish_dataset",

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from datasets import DatasetDict, load_dataset
+import numpy as np
+from datasets import Dataset, DatasetDict, load_dataset
 from huggingface_hub import snapshot_download
 
 
@@ -50,3 +51,42 @@ def load_lensing_dataset(
             snapshot_download(str(dir_or_repo_id), repo_type="dataset", revision=revision, token=token)
         )
     return load_dataset(str(folder), cache_dir=None if cache_dir is None else str(cache_dir), **load_kwargs)
+
+
+def check_split_pixels(
+    dataset: Dataset,
+    *,
+    where: str,
+    image_shape: tuple[int, ...] | None = None,
+    batch_size: int = 1024,
+) -> None:
+    """Raise a `ValueError` naming `where`, the row and its `source_file` if a split cannot be trained on.
+
+    Checks that `pixel_values` has `image_shape` (e.g. the train split's `(C, H, W)`) and that every pixel
+    is finite, reading the split in slices of `batch_size` rows (one pass, no per-row Python work).
+
+    Args:
+        dataset: one split, with a `pixel_values` column.
+        where: how to name the split in errors, e.g. `"data/model_ii [validation]"`.
+        image_shape: the expected `(C, H, W)`; None skips the shape check.
+    """
+    feature = dataset.features["pixel_values"]
+    shape = tuple(getattr(feature, "shape", ()) or ())
+    if image_shape is not None and shape and shape != tuple(image_shape):
+        raise ValueError(
+            f"{where}: images have shape {shape}, expected {tuple(image_shape)} like the train split"
+        )
+    view = dataset.with_format("numpy", columns=["pixel_values"])
+    for start in range(0, len(view), batch_size):
+        try:
+            pixels = view[start : start + batch_size]["pixel_values"]
+        except ValueError as error:  # a shard whose arrays do not fit the declared feature shape
+            raise ValueError(
+                f"{where}: rows {start}-{start + batch_size - 1} cannot be read as images of shape {shape}: {error}"
+            ) from error
+        finite = np.isfinite(pixels.reshape(len(pixels), -1)).all(axis=1)  # (rows,)
+        if not finite.all():
+            row = start + int(np.argmin(finite))
+            source = dataset[row].get("source_file") if "source_file" in dataset.column_names else None
+            origin = f" ({source})" if source else ""
+            raise ValueError(f"{where}: row {row}{origin} has NaN/inf pixel values")

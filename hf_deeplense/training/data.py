@@ -18,6 +18,7 @@ from ..data import (
     LensingCollator,
     SimulatedLensDataset,
     TwoViewTransform,
+    check_split_pixels,
     load_lensing_dataset,
 )
 from ..image_processing_lens import LensImageProcessor
@@ -176,6 +177,9 @@ def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:
         raise ValueError(
             f"{data_args.dataset} has no {data_args.train_split!r} split (splits: {list(datasets)})"
         )
+    train_shape = splits[data_args.train_split].features["pixel_values"].shape
+    for split, dataset in splits.items():
+        check_split_pixels(dataset, where=f"{data_args.dataset} [{split}]", image_shape=train_shape)
     return DatasetDict(splits)
 
 

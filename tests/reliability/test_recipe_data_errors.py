@@ -94,11 +94,6 @@ def test_invalid_field_in_config_file_is_named(finetune, tmp_path, make_dataset)
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_splits does not check pixels: the processor's error names only the batch position "
-    "('item 9 ... NaN/inf'), not the dataset, split or row",
-)
 def test_nan_pixels_name_the_dataset(finetune, tiny_config, tmp_path, make_dataset):
     dataset = make_dataset("nan_pixels", nan_row=1)
     with pytest.raises(ValueError, match=re.escape(str(dataset))):
@@ -113,11 +108,6 @@ def test_nan_pixels_never_train_silently(finetune, tiny_config, tmp_path, make_d
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a split whose images differ in size from the train split fails at evaluation with numpy's "
-    "'cannot reshape array of size 400 into shape (1,1,16,16)', naming neither the shard nor the split",
-)
 def test_mismatched_image_size_names_the_shard(finetune, tiny_config, tmp_path, make_dataset):
     dataset = make_dataset("mixed_sizes")
     write_split_arrays(dataset, "validation", np.zeros((6, 1, 20, 20), np.float32), overwrite=True)
