@@ -15,7 +15,6 @@ install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	# CPU machines: the pinned torch lies on disk; GPU machines keep their own torch (setup.cfg has a range).
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[dev,reference]"
@@ -33,12 +32,12 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) recipes/demo.py --output-dir outputs/demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check hf_deeplense recipes dataset_scripts tests bench
-	$(PY) -m ruff format --check hf_deeplense recipes dataset_scripts tests bench
+	$(PY) -m ruff check hf_deeplense recipes dataset_scripts tests bench app
+	$(PY) -m ruff format --check hf_deeplense recipes dataset_scripts tests bench app
 
 format: $(STAMP)
-	$(PY) -m ruff format hf_deeplense recipes dataset_scripts tests bench
-	$(PY) -m ruff check --fix hf_deeplense recipes dataset_scripts tests bench
+	$(PY) -m ruff format hf_deeplense recipes dataset_scripts tests bench app
+	$(PY) -m ruff check --fix hf_deeplense recipes dataset_scripts tests bench app
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
