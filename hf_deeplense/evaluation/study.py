@@ -121,8 +121,9 @@ def check_targets(table: list[dict[str, Any]], targets: Sequence[dict[str, Any]]
     """Check each target against the aggregated table (means over seeds).
 
     A target is ``{name, preset, method, metric, op, fraction=1.0}`` plus either ``value`` (a number) or
-    ``reference_method`` (compared with that method's mean at the same preset, fraction and metric;
-    ``margin`` is added to the reference). ``op`` is one of ``>``, ``>=``, ``<``, ``<=``.
+    ``reference_method`` (compared with that method's mean at the same preset and metric, at
+    ``reference_fraction`` (default: the target's own fraction); ``margin`` is added to the reference).
+    ``op`` is one of ``>``, ``>=``, ``<``, ``<=``.
 
     Returns:
         One dict per target: the target's fields plus ``status`` (``met``, ``missed`` or ``not run``),
@@ -145,7 +146,10 @@ def check_targets(table: list[dict[str, Any]], targets: Sequence[dict[str, Any]]
         if "value" in target:
             reference = float(target["value"])
         else:
-            found = _lookup(table, target["preset"], target["reference_method"], fraction, target["metric"])
+            reference_fraction = float(target.get("reference_fraction", fraction))
+            found = _lookup(
+                table, target["preset"], target["reference_method"], reference_fraction, target["metric"]
+            )
             reference = None if found is None else found["mean"] + float(target.get("margin", 0.0))
         result = {**target, "fraction": fraction, "value": None, "reference": reference}
         if measured is None or reference is None:

@@ -265,3 +265,28 @@ def test_config_errors_name_the_file(tmp_path):
     path.write_text(yaml.safe_dump({**base, "fractions": [0.0, 1.0]}))
     with pytest.raises(ValueError, match="label fractions"):
         load_study_config(path)
+
+
+def test_check_targets_against_another_label_fraction():
+    """Issue 6: SSL fine-tuned on 10% of the labels >= supervised ResNet-18 on 100%."""
+    table = aggregate_rows(
+        [
+            _row("resnet18", 1.0, 0, auc_macro=0.90),
+            _row("resnet18", 0.1, 0, auc_macro=0.60),
+            _row("mae_finetune", 0.1, 0, auc_macro=0.85),
+        ]
+    )
+    target = {
+        "name": "ssl 10% vs resnet 100%",
+        "preset": "model_ii",
+        "method": "mae_finetune",
+        "fraction": 0.1,
+        "metric": "auc_macro",
+        "op": ">=",
+        "reference_method": "resnet18",
+        "reference_fraction": 1.0,
+    }
+    (result,) = check_targets(table, [target])
+    assert result["status"] == "missed" and result["reference"] == pytest.approx(0.90)
+    (same_fraction,) = check_targets(table, [{k: v for k, v in target.items() if k != "reference_fraction"}])
+    assert same_fraction["status"] == "met" and same_fraction["reference"] == pytest.approx(0.60)
