@@ -82,8 +82,7 @@ def main(args=None) -> dict[str, float]:
     class_names = class_names_of(dataset)
     if task == "regression":
         dataset = finite_target_rows(dataset, eval_args.target_column)
-    image_size = dataset.features["pixel_values"].shape[-1]
-    processor.do_resize = image_size != processor.size
+    processor.do_resize = True  # the dataset's images may have another size than the model's
     label_column = eval_args.target_column if task == "regression" else "label"
     collator = RecipeCollator(processor, label_column=label_column)
     split, output_dir = data_args.test_split, Path(eval_args.output_dir)

@@ -214,12 +214,12 @@ def simulated_splits(
 
 
 def make_image_processor(data_args: DataArguments, num_channels: int, image_size: int) -> LensImageProcessor:
-    """The `LensImageProcessor` of the run (saved next to the weights)."""
-    size = data_args.image_size or image_size
+    """The `LensImageProcessor` of the run (saved next to the weights). It always resizes to the model's
+    size (an identity for images of that size), so the saved processor accepts images of any size."""
     return LensImageProcessor(
         num_channels=num_channels,
-        size=size,
-        do_resize=size != image_size,
+        size=data_args.image_size or image_size,
+        do_resize=True,
         normalization=data_args.normalization,
     )
 
