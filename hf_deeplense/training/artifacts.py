@@ -89,7 +89,7 @@ def card_dataset_fields(dataset: str | None) -> dict[str, Any]:
     if dataset is None:
         return {"datasets": None, "dataset_name": None}
     hub_id = hub_id_or_none(dataset)
-    return {"datasets": [hub_id] if hub_id else None, "dataset_name": hub_id or Path(dataset).name}
+    return {"datasets": [hub_id] if hub_id else None, "dataset_name": hub_id or str(dataset)}
 
 
 def take_push_to_hub(training_args: TrainingArguments) -> str | None:
@@ -144,7 +144,8 @@ def write_run_artifacts(
         task: `"image-classification"`, `"regression"` or `"pretraining"` (for the model card).
         metrics: final metrics (e.g. `test_auc_macro`), floats.
         image_processor: saved next to the weights (`preprocessor_config.json`).
-        plots: caption -> PNG path (absolute, or relative to the output dir); a loss-curve plot is added.
+        plots: caption -> PNG path (absolute, relative to the working directory, or relative to the output
+            dir); a loss-curve plot is added. The card links them relative to the output dir.
         run_config: every argument of the run (`arguments_to_dict(model_args, data_args, training_args)`).
         datasets: Hub ids or names of the datasets used (card YAML `datasets`).
         dataset_name, dataset_split: where `metrics` were computed; the card's `model-index` lists the
@@ -166,7 +167,8 @@ def write_run_artifacts(
     relative_plots = {}
     for caption, path in plots.items():
         path = Path(path)
-        absolute = path if path.is_absolute() else output_dir / path
+        # a relative path is taken from the working directory if it exists there, else from the output dir
+        absolute = path if path.is_absolute() or path.exists() else output_dir / path
         relative_plots[caption] = absolute.resolve().relative_to(output_dir.resolve()).as_posix()
 
     metrics = {key: float(value) for key, value in metrics.items()}

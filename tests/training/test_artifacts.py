@@ -98,3 +98,31 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
             from_hub(pixel_values=pixel_values).logits.detach().numpy(),
             reloaded(pixel_values=pixel_values).logits.detach().numpy(),
         )
+
+
+def test_card_links_plots_relative_to_the_output_dir(tmp_path, monkeypatch, random_lensing_dataset):
+    from hf_deeplense.evaluation.plots import plot_loss_curves
+
+    monkeypatch.chdir(tmp_path)
+    data_args = DataArguments(dataset=str(random_lensing_dataset))
+    model = build_model(
+        "classification", model_type="deeplense_vit", config_overrides=TINY_VIT, class_names=list("abc")
+    )
+    args = make_training_arguments(
+        "outputs/run", max_steps=1, per_device_train_batch_size=4, disable_tqdm=True
+    )
+    processor = make_image_processor(data_args, num_channels=1, image_size=16)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=load_splits(data_args)["train"],
+        data_collator=RecipeCollator(processor),
+    )
+    trainer.train()
+    from_cwd = plot_loss_curves([], "outputs/run/plots/a.png")  # relative to the working directory
+    plot_loss_curves([], "outputs/run/plots/b.png")
+    artifacts = write_run_artifacts(
+        trainer, task="image-classification", metrics={}, plots={"a": from_cwd, "b": "plots/b.png"}
+    )
+    card = artifacts.model_card.read_text()
+    assert "](plots/a.png)" in card and "](plots/b.png)" in card and "outputs/run/plots" not in card
