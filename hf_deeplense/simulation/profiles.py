@@ -265,7 +265,10 @@ def line_mass_deflection(
     half_x, half_y = 0.5 * length * cos_phi, 0.5 * length * sin_phi  # end point of the line
     # log((z + h) / (z - h)) = ln|z + h| - ln|z - h| + i arg((z + h) conj(z - h))
     minus_sq = (dx - half_x) ** 2 + (dy - half_y) ** 2  # |z - h|^2
-    log_modulus = 0.5 * torch.log1p(4.0 * (dx * half_x + dy * half_y) / (minus_sq + _TINY))
+    ratio = 4.0 * (dx * half_x + dy * half_y) / (minus_sq + _TINY)  # |z + h|^2 / |z - h|^2 - 1
+    # at the far end of the line (z = -h) the ratio rounds to -1: log1p(-1) = -inf would make the image NaN.
+    # The log singularity is integrable; a floor keeps the pixel finite.
+    log_modulus = 0.5 * torch.log1p(ratio.clamp_min(-1.0 + 1e-6))
     argument = _atan2(2.0 * (half_x * dy - half_y * dx), dx * dx + dy * dy - 0.25 * length * length)
     scale = theta_line * theta_line / length
     return (

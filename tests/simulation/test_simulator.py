@@ -165,3 +165,9 @@ print(json.dumps({"growth_mb": (after - before) / 1024, "finite": bool(torch.isf
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["finite"]
     assert report["growth_mb"] < 100, report
+
+
+def test_a_pixel_at_the_end_of_the_vortex_line_stays_finite():
+    """Regression: model_ii axion image 2383 (seed 0) has a pixel centre on the line's end: it was all NaN."""
+    out = simulate_batch(get_preset("model_ii"), "axion", [2383], seed=0)
+    assert torch.isfinite(out["images"]).all()
