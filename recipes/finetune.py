@@ -21,10 +21,10 @@ from hf_deeplense.evaluation.metrics import make_compute_metrics
 from hf_deeplense.evaluation.report import report_classification, report_regression
 from hf_deeplense.training import EvalHistoryJsonCallback, label_fraction_subset, parse_recipe_args
 from hf_deeplense.training.artifacts import (
+    announce_and_publish,
     arguments_to_dict,
     card_dataset_fields,
     hub_id_or_none,
-    push_run_to_hub,
     take_push_to_hub,
     write_run_artifacts,
 )
@@ -173,11 +173,7 @@ def main(args=None) -> dict[str, float]:
         key = f"{data_args.test_split}_{'mae' if regression else 'auc_macro'}"
         if key in metrics:
             print(f"{key}: {metrics[key]:.4f}")
-        print(f"outputs: {artifacts.output_dir}")
-        if publish_to:
-            print(
-                f"published: {push_run_to_hub(artifacts.output_dir, publish_to, token=training_args.hub_token)}"
-            )
+        announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
     return metrics
 
 

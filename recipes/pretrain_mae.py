@@ -20,9 +20,9 @@ from transformers import TrainingArguments
 from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
 from hf_deeplense.training import EvalHistoryJsonCallback, ImageLoggingCallback, parse_recipe_args
 from hf_deeplense.training.artifacts import (
+    announce_and_publish,
     arguments_to_dict,
     card_dataset_fields,
-    push_run_to_hub,
     take_push_to_hub,
     write_run_artifacts,
 )
@@ -124,11 +124,7 @@ def main(args=None) -> dict[str, float]:
     if artifacts is not None:
         if "eval_loss" in metrics:
             print(f"eval reconstruction loss: {metrics['eval_loss']:.4f}")
-        print(f"outputs: {artifacts.output_dir}")
-        if publish_to:
-            print(
-                f"published: {push_run_to_hub(artifacts.output_dir, publish_to, token=training_args.hub_token)}"
-            )
+        announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
     return metrics
 
 

@@ -19,9 +19,9 @@ from transformers import AutoConfig, AutoModel, TrainingArguments
 from hf_deeplense.data import LensingAugment
 from hf_deeplense.training import EvalHistoryJsonCallback, parse_recipe_args
 from hf_deeplense.training.artifacts import (
+    announce_and_publish,
     arguments_to_dict,
     card_dataset_fields,
-    push_run_to_hub,
     take_push_to_hub,
     write_run_artifacts,
 )
@@ -111,11 +111,7 @@ def main(args=None) -> dict[str, float]:
     if artifacts is not None:
         if "eval_loss" in metrics:
             print(f"eval NT-Xent loss: {metrics['eval_loss']:.4f}")
-        print(f"outputs: {artifacts.output_dir}")
-        if publish_to:
-            print(
-                f"published: {push_run_to_hub(artifacts.output_dir, publish_to, token=training_args.hub_token)}"
-            )
+        announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
     return metrics
 
 

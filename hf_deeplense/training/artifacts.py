@@ -224,3 +224,12 @@ def push_run_to_hub(
         commit_message=commit_message,
     )
     return commit.commit_url
+
+
+def announce_and_publish(
+    output_dir: str | os.PathLike, repo_id: str | None, *, token: str | None = None
+) -> None:
+    """Print where a recipe's outputs are and, with `repo_id`, publish them (`push_run_to_hub`) and print the URL."""
+    print(f"outputs: {output_dir}")
+    if repo_id:
+        print(f"published: {push_run_to_hub(output_dir, repo_id, token=token)}")
