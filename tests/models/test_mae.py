@@ -185,3 +185,64 @@ def test_trainer_evaluate_reports_eval_loss(tmp_path):
     trainer = Trainer(model=DeepLenseMAEForPreTraining(tiny_mae_config()), args=args, eval_dataset=dataset)
     metrics = trainer.evaluate()
     assert metrics["eval_loss"] > 0
+
+
+def _transformers_name(name: str, part: str = "") -> str:
+    """Our parameter name -> transformers' `ViTMAEForPreTraining` name (`part`: q, k or v of a fused qkv)."""
+    name = name.replace("vit.encoder.layer.", "vit.layers.").replace("attention.proj.", "attention.o_proj.")
+    return name.replace("attention.qkv.", f"attention.{part}_proj.")
+
+
+def _transformers_vit_mae_state_dict(model: DeepLenseMAEForPreTraining) -> dict[str, torch.Tensor]:
+    """Our weights renamed to transformers' `ViTMAEForPreTraining` (fused qkv split into q/k/v)."""
+    state = {}
+    for name, value in model.state_dict().items():
+        if "attention.qkv." in name:
+            for part, chunk in zip("qkv", value.chunk(3, dim=0)):
+                state[_transformers_name(name, part)] = chunk
+        else:
+            state[_transformers_name(name)] = value
+    return state
+
+
+@pytest.mark.parametrize("num_channels,norm_pix_loss", [(1, False), (3, True)])
+def test_same_computation_as_transformers_vit_mae(num_channels, norm_pix_loss):
+    """With the same weights and noise, our optimised MAE (masking before the patch projection, one argsort)
+    gives transformers' ViTMAEForPreTraining's mask, predictions, loss and gradients."""
+    from transformers import ViTMAEConfig, ViTMAEForPreTraining
+
+    torch.manual_seed(0)
+    config = tiny_mae_config(num_channels=num_channels, norm_pix_loss=norm_pix_loss)
+    ours = DeepLenseMAEForPreTraining(config).train()
+    shared = {
+        key: getattr(config, key)
+        for key in (
+            "image_size patch_size num_channels hidden_size num_hidden_layers num_attention_heads "
+            "intermediate_size decoder_hidden_size decoder_num_hidden_layers decoder_num_attention_heads "
+            "decoder_intermediate_size mask_ratio norm_pix_loss hidden_act layer_norm_eps"
+        ).split()
+    }
+    theirs = ViTMAEForPreTraining(
+        ViTMAEConfig(**shared, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ).train()
+    missing, unexpected = theirs.load_state_dict(_transformers_vit_mae_state_dict(ours), strict=False)
+    assert not unexpected and not missing
+    images = torch.randn(3, num_channels, 30, 30)
+    noise = torch.rand(3, num_patches(config))
+    our_output, their_output = ours(images, noise=noise), theirs(images, noise=noise)
+    assert torch.equal(our_output.mask, their_output.mask)
+    assert torch.equal(our_output.ids_restore, their_output.ids_restore)
+    torch.testing.assert_close(our_output.logits, their_output.logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(our_output.loss, their_output.loss, rtol=1e-5, atol=1e-6)
+    our_output.loss.backward()
+    their_output.loss.backward()
+    their_grads = {name: param.grad for name, param in theirs.named_parameters()}
+    for name, param in ours.named_parameters():
+        if "attention.qkv." in name:
+            expected = torch.cat([their_grads[_transformers_name(name, part)] for part in "qkv"])
+        else:
+            expected = their_grads[_transformers_name(name)]
+        if not param.requires_grad:
+            assert expected is None, name
+            continue
+        torch.testing.assert_close(param.grad, expected, rtol=1e-4, atol=1e-6, msg=name)
