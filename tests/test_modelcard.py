@@ -5,9 +5,10 @@ import pytest
 import torch
 import yaml
 from huggingface_hub import ModelCard, constants
-from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
 
 from hf_deeplense import (
+    DeepLenseSimCLRConfig,
     DeepLenseViTConfig,
     DeepLenseViTForImageClassification,
     LensImageProcessor,
@@ -144,3 +145,29 @@ def test_push_to_hub_round_trip_model_processor_card(tmp_path):
         # pushing the model again keeps our card: transformers reloads README.md from the (local) Hub
         model.push_to_hub(repo_id, commit_message="second push")
         assert ModelCard.load(repo_id).data.eval_results[0].metric_value == 0.5
+
+
+def _loading_snippet(card: ModelCard) -> str:
+    """The python block of the card's "How to use" section."""
+    return card.text.split("## How to use")[1].split("```python\n")[1].split("\n```")[0]
+
+
+def test_simclr_pretraining_card_snippet_loads_the_saved_model(tmp_path):
+    """The loading code that a SimCLR pre-training run's card shows runs on the saved directory as written and
+    gives back the trained model (the class pretrain_simclr.py builds and saves)."""
+    torch.manual_seed(0)
+    config = DeepLenseSimCLRConfig(
+        backbone_config=_tiny_config(), projection_hidden_size=24, projection_dim=8
+    )
+    model = AutoModel.from_config(config).eval()  # as recipes/pretrain_simclr.py
+    model.save_pretrained(tmp_path)
+    LensImageProcessor(size=16).save_pretrained(tmp_path)
+    card = build_model_card(model.config, repo_id=str(tmp_path), task="pretraining")
+    images = np.random.default_rng(0).random((2, 16, 16)).astype(np.float32)
+    namespace = {"images": list(images)}
+    exec(_loading_snippet(card), namespace)
+    loaded = namespace["model"]
+    assert type(loaded) is type(model)
+    with torch.no_grad():
+        expected = model(**namespace["inputs"]).embeddings
+    torch.testing.assert_close(namespace["outputs"].embeddings, expected, rtol=0, atol=0)

@@ -69,11 +69,13 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         image_classification_class=DeepLenseHybridForImageClassification,
         regression_class=DeepLenseHybridForRegression,
     ),
+    # The SimCLR model (backbone + projection head + NT-Xent loss) is both the base model and the pre-training model.
     ModelRegistration(
         DeepLenseSimCLRConfig,
         DeepLenseSimCLRModel,
         image_classification_class=DeepLenseSimCLRForImageClassification,
         regression_class=DeepLenseSimCLRForRegression,
+        pretraining_class=DeepLenseSimCLRModel,
     ),
     ModelRegistration(
         DeepLenseLensFinderConfig,

@@ -64,7 +64,8 @@ class ModelRegistration:
         model_class: the base model (`AutoModel`): returns `last_hidden_state` and `pooler_output`.
         image_classification_class: the `...ForImageClassification` head (`AutoModelForImageClassification`).
         regression_class: the `...ForRegression` head (`AutoModelForLensRegression`).
-        pretraining_class: the self-supervised head (`AutoModelForPreTraining`), e.g. MAE, SimCLR.
+        pretraining_class: the self-supervised model (`AutoModelForPreTraining`), e.g. MAE's `...ForPreTraining`;
+            may be `model_class` itself when the base model carries the pre-training head and loss (SimCLR).
     """
 
     config_class: type[PreTrainedConfig]
@@ -109,6 +110,7 @@ def register_model(registration: ModelRegistration) -> None:
     AutoConfig.register(registration.model_type, config_class, exist_ok=True)
     config_class.register_for_auto_class("AutoConfig")
     auto_map = registration.auto_map()
+    named: set[type[PreTrainedModel]] = set()
     for auto_name, model_class in registration.auto_classes().items():
         if model_class.config_class is not config_class:
             raise ValueError(
@@ -117,7 +119,10 @@ def register_model(registration: ModelRegistration) -> None:
             )
         AUTO_CLASSES[auto_name].register(config_class, model_class, exist_ok=True)
         # What `register_for_auto_class` does, minus its check that the name is a transformers Auto class
-        # (AutoModelForLensRegression is ours).
-        model_class._auto_class = auto_name
+        # (AutoModelForLensRegression is ours). A class serving several Auto classes (SimCLR's model is AutoModel
+        # and AutoModelForPreTraining) keeps the first; `_auto_map` below lists them all anyway.
+        if model_class not in named:
+            model_class._auto_class = auto_name
+            named.add(model_class)
         # Read by the model's `save_pretrained` (see `DeepLenseViTPreTrainedModel.save_pretrained`).
         model_class._auto_map = auto_map

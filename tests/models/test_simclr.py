@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from test_modeling_common import ModelTesterMixin
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForPreTraining
 
 from hf_deeplense import AutoModelForLensRegression
 from hf_deeplense.models.cnn import DeepLenseCNNConfig, DeepLenseCNNModel
@@ -61,6 +61,9 @@ class TestDeepLenseSimCLR(ModelTesterMixin):
     config_class = DeepLenseSimCLRConfig
     has_cam_target_layer = True  # the CNN backbone's last stage
     backbone = "cnn"
+    # NT-Xent over 2 pairs is nearly trivial and batch norm in the projection head over 2 samples is degenerate:
+    # with 2 images one AdamW step can raise the loss (test_optimizer_step_lowers_loss).
+    batch_size = 8
     invalid_config_kwargs = [
         ({"backbone_config": {"model_type": "deeplense_mae"}}, "backbone_config"),
         ({"backbone_config": {"model_type": "bert"}}, "backbone_config"),
@@ -78,11 +81,20 @@ class TestDeepLenseSimCLR(ModelTesterMixin):
 
     def prepare_inputs(self, auto_name, config, labels=False):
         inputs = super().prepare_inputs(auto_name, config, labels)
-        if labels and auto_name == "AutoModel":
-            # two views: the contrastive loss (and a gradient for the projection head)
+        if auto_name == "AutoModelForPreTraining" or (labels and auto_name == "AutoModel"):
+            # a second view (flipped, noisy) of each image: the contrastive loss and a gradient for the projection head
             generator = torch.Generator().manual_seed(1)
-            inputs["pixel_values_2"] = torch.randn(inputs["pixel_values"].shape, generator=generator)
+            pixel_values = inputs["pixel_values"]
+            noise = torch.randn(pixel_values.shape, generator=generator)
+            inputs["pixel_values_2"] = pixel_values.flip(-1) + 0.1 * noise
         return inputs
+
+    def check_pretraining_output(self, output, config, inputs):
+        batch_size = inputs["pixel_values"].shape[0]
+        assert output.loss.ndim == 0
+        assert output.projections.shape == output.projections_2.shape == (batch_size, config.projection_dim)
+        assert output.embeddings.shape == output.embeddings_2.shape
+        assert output.embeddings.shape[0] == batch_size
 
 
 @pytest.mark.parametrize("backbone", ["vit", "hybrid"])
@@ -102,6 +114,24 @@ def test_saved_directory_carries_the_backbone_code(tmp_path):
     backbone_auto_map = json.loads((tmp_path / "config.json").read_text())["backbone_config"]["auto_map"]
     assert backbone_auto_map["AutoConfig"] == "configuration_hybrid.DeepLenseHybridConfig"
     assert backbone_auto_map["AutoModel"] == "modeling_hybrid.DeepLenseHybridModel"
+
+
+def test_pretraining_checkpoint_loads_through_auto_model_for_pretraining(tmp_path):
+    """What pretrain_simclr.py trains and saves loads back through `AutoModelForPreTraining` (the class its
+    model card shows) and through `AutoModel`, with the same weights; both are listed in the saved auto_map."""
+    torch.manual_seed(0)
+    pretrained = AutoModel.from_config(tiny_simclr_config("vit")).eval()
+    pretrained.save_pretrained(tmp_path)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert (
+        auto_map["AutoModelForPreTraining"] == auto_map["AutoModel"] == "modeling_simclr.DeepLenseSimCLRModel"
+    )
+    view_1, view_2 = torch.randn(2, 1, 30, 30), torch.randn(2, 1, 30, 30)
+    for auto_class in (AutoModelForPreTraining, AutoModel):
+        loaded = auto_class.from_pretrained(tmp_path).eval()
+        assert type(loaded) is DeepLenseSimCLRModel
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(view_1, view_2).loss, pretrained(view_1, view_2).loss)
 
 
 def test_defaults_build_a_resnet18_simclr():
