@@ -3,9 +3,9 @@
 Imports only numpy, torch and transformers: `save_pretrained` copies this file next to the weights so that
 `AutoImageProcessor.from_pretrained(repo, trust_remote_code=True)` works where hf_deeplense is not installed.
 
-Processing order, per image:
+Processing order (each step runs on a whole batch array at once; normalisation is per image):
 
-1. **Layout.** Every input becomes a float64 array `(C, H, W)`. Accepted: numpy arrays and torch tensors of
+1. **Layout.** Every input becomes a float64 tensor `(N, C, H, W)`. Accepted: numpy arrays and torch tensors of
    shape `(H, W)`, `(C, H, W)`, `(H, W, C)`, batches `(N, C, H, W)` / `(N, H, W, C)`, lists of any of these,
    float, integer or bool dtypes; PIL images (modes `F`, `I`, `I;16`, `L`, `RGB`; other modes are converted to
    `RGB`). The channel axis is given by `input_data_format` (`"channels_first"` / `"channels_last"`), or inferred
@@ -42,6 +42,7 @@ from transformers.image_utils import is_pil_image
 
 NORMALIZATIONS = ("minmax", "mean_std", "none")
 DATA_FORMATS = ("channels_first", "channels_last")
+CHUNK_ELEMENTS = 1 << 18  # values processed at once: 2 MiB of float64, cache-sized
 
 
 class LensImageProcessorKwargs(TypedDict, total=False):
@@ -147,12 +148,13 @@ class LensImageProcessor(BaseImageProcessor):
             if np.any(np.asarray(settings["image_std"], float) <= 0):
                 raise ValueError(f"image_std must be positive, got {settings['image_std']!r}")
 
-    # -- 1. inputs to a list of (C, H, W) float64 arrays -------------------------------------------------
+    # -- 1. inputs to a list of (N, C, H, W) float64 batches ------------------------------------------
 
     def _split_images(
         self, images: Any, input_data_format: str | None, num_channels: int
-    ) -> list[tuple[str, np.ndarray, bool]]:
-        """Flatten the input to `(item label, (C, H, W) float64 array, came_from_pil)` triples."""
+    ) -> list[tuple[list[str], torch.Tensor, bool]]:
+        """Flatten the input to `(item labels, (N, C, H, W) float64 tensor, came_from_pil)` triples: one
+        per list item (a batch array stays one triple, processed with whole-batch tensor operations)."""
         if input_data_format is not None and input_data_format not in DATA_FORMATS:
             raise ValueError(
                 f"input_data_format must be one of {DATA_FORMATS} or None, got {input_data_format!r}"
@@ -169,136 +171,158 @@ class LensImageProcessor(BaseImageProcessor):
         for index, item in items:
             label = f"item {index}" if is_list else "input"
             if is_pil_image(item):
-                out.append((label, self._pil_to_array(item), True))
+                out.append(([label], self._pil_to_tensor(item), True))
                 continue
-            array = self._to_numpy(item, label)
+            array = self._to_tensor(item, label)
             if array.ndim == 4:
                 if array.shape[0] == 0:
-                    raise ValueError(f"{label} is an empty batch of shape {array.shape}")
-                for row in range(array.shape[0]):
-                    row_label = f"{label} (batch row {row})" if is_list else f"item {row}"
-                    out.append(
-                        (
-                            row_label,
-                            self._to_channels_first(array[row], input_data_format, num_channels, row_label),
-                            False,
-                        )
-                    )
+                    raise ValueError(f"{label} is an empty batch of shape {tuple(array.shape)}")
+                labels = [
+                    f"{label} (batch row {row})" if is_list else f"item {row}" for row in range(len(array))
+                ]
+                batch = self._to_channels_first(array, input_data_format, num_channels, labels[0])
+                out.append((labels, batch, False))
             elif array.ndim in (2, 3):
                 out.append(
-                    (label, self._to_channels_first(array, input_data_format, num_channels, label), False)
+                    (
+                        [label],
+                        self._to_channels_first(array[None], input_data_format, num_channels, label),
+                        False,
+                    )
                 )
             else:
                 raise ValueError(
-                    f"{label} has shape {array.shape}: expected (H, W), (C, H, W), (H, W, C), "
+                    f"{label} has shape {tuple(array.shape)}: expected (H, W), (C, H, W), (H, W, C), "
                     "(N, C, H, W) or (N, H, W, C)"
                 )
         return out
 
     @staticmethod
-    def _to_numpy(item: Any, label: str) -> np.ndarray:
+    def _to_tensor(item: Any, label: str) -> torch.Tensor:
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind not in "fiub":
+                raise ValueError(
+                    f"{label} has dtype {item.dtype} (shape {item.shape}): expected real numbers"
+                )
+            if item.dtype.kind == "u" and item.dtype.itemsize > 1:  # torch has uint8, not the wider ones
+                item = item.astype(np.float64)
+            return torch.from_numpy(np.ascontiguousarray(item))
         if isinstance(item, torch.Tensor):
             item = item.detach().cpu()
-            if item.dtype == torch.bfloat16:
-                item = item.float()
-            array = item.numpy()
-        elif isinstance(item, np.ndarray):
-            array = item
-        else:
-            raise ValueError(
-                f"{label} has type {type(item).__name__}: expected a numpy array, a torch tensor or a PIL image"
-            )
-        if array.dtype.kind not in "fiub":
-            raise ValueError(f"{label} has dtype {array.dtype} (shape {array.shape}): expected real numbers")
-        return array
+            if item.is_complex():
+                raise ValueError(
+                    f"{label} has dtype {item.dtype} (shape {tuple(item.shape)}): expected real numbers"
+                )
+            return item
+        raise ValueError(
+            f"{label} has type {type(item).__name__}: expected a numpy array, a torch tensor or a PIL image"
+        )
 
     @staticmethod
-    def _pil_to_array(image: Any) -> np.ndarray:
+    def _pil_to_tensor(image: Any) -> torch.Tensor:
         if image.mode not in ("F", "I", "I;16", "L", "RGB"):
             image = image.convert("RGB")
-        array = np.asarray(image, dtype=np.float64)
-        return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        array = torch.from_numpy(np.asarray(image, dtype=np.float64))
+        return array[None, None] if array.ndim == 2 else array.permute(2, 0, 1)[None]
 
     @staticmethod
     def _to_channels_first(
-        array: np.ndarray, input_data_format: str | None, num_channels: int, label: str
-    ) -> np.ndarray:
-        if array.ndim == 2:
-            array = array[None]
+        batch: torch.Tensor, input_data_format: str | None, num_channels: int, label: str
+    ) -> torch.Tensor:
+        """`(N, H, W)` / `(N, C, H, W)` / `(N, H, W, C)` -> `(N, C, H, W)` float64 (`label`: the first row's)."""
+        if batch.ndim == 3:
+            batch = batch[:, None]
         elif input_data_format == "channels_last" or (
             input_data_format is None
-            and array.shape[-1] in (1, 3, num_channels)
-            and array.shape[0] not in (1, 3, num_channels)
+            and batch.shape[-1] in (1, 3, num_channels)
+            and batch.shape[1] not in (1, 3, num_channels)
         ):
-            array = np.moveaxis(array, -1, 0)
-        if min(array.shape) == 0:
-            raise ValueError(f"{label} is empty: shape (C, H, W) = {array.shape}")
-        return array.astype(np.float64)
+            batch = batch.permute(0, 3, 1, 2)
+        if min(batch.shape[1:]) == 0:
+            raise ValueError(f"{label} is empty: shape (C, H, W) = {tuple(batch.shape[1:])}")
+        return batch
 
-    # -- 2.-5. per-image processing ---------------------------------------------------------------------
+    # -- 2.-5. batch processing ---------------------------------------------------------------------------
 
-    def _process_one(
-        self, label: str, image: np.ndarray, from_pil: bool, settings: dict[str, Any]
+    def _process_batch(
+        self, labels: list[str], batch: torch.Tensor, from_pil: bool, settings: dict[str, Any]
     ) -> torch.Tensor:
-        shape = tuple(image.shape)
-        if not np.all(np.isfinite(image)):
-            bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
-            raise ValueError(f"{label} (shape (C, H, W) = {shape}) has {bad} NaN/inf value(s)")
+        """`(N, C, H, W)` -> `(N, num_channels, size, size)` float32, in chunks of about `CHUNK_ELEMENTS` values:
+        whole-chunk tensor operations, with chunks small enough to stay in the CPU cache (processing a large
+        batch at once is memory-bound and slower than a loop over images)."""
+        rows_per_chunk = max(1, CHUNK_ELEMENTS // max(1, batch[0].numel()))
+        return torch.cat(
+            [
+                self._process_chunk(labels[start:], batch[start : start + rows_per_chunk], from_pil, settings)
+                for start in range(0, len(batch), rows_per_chunk)
+            ]
+        )
+
+    def _process_chunk(
+        self, labels: list[str], images: torch.Tensor, from_pil: bool, settings: dict[str, Any]
+    ) -> torch.Tensor:
+        images = images.to(torch.float64)
+        shape = tuple(images.shape[1:])
+        finite = torch.isfinite(images).flatten(1).all(dim=1)  # (N,)
+        if not finite.all():
+            row = int((~finite).nonzero()[0])
+            bad = int((~torch.isfinite(images[row])).sum())
+            raise ValueError(f"{labels[row]} (shape (C, H, W) = {shape}) has {bad} NaN/inf value(s)")
         num_channels = settings["num_channels"]
-        channels = image.shape[0]
+        channels = images.shape[1]
         if channels != num_channels:
             if from_pil and channels == 3 and num_channels == 1:
-                image = image.mean(axis=0, keepdims=True)
+                images = images.mean(dim=1, keepdim=True)
             elif channels == 1 and settings["repeat_grey_channels"]:
-                image = np.repeat(image, num_channels, axis=0)
+                images = images.expand(-1, num_channels, -1, -1)
             else:
                 hint = " (set repeat_grey_channels=True to repeat a grey image)" if channels == 1 else ""
                 raise ValueError(
-                    f"{label} has {channels} channel(s) (shape (C, H, W) = {shape}), the processor expects "
+                    f"{labels[0]} has {channels} channel(s) (shape (C, H, W) = {shape}), the processor expects "
                     f"num_channels={num_channels}{hint}"
                 )
         if settings["do_center_crop"]:
-            image = self._center_crop(image, settings["crop_size"] or settings["size"], label)
-        image = self._normalize(image, settings)
-        pixels = torch.from_numpy(np.ascontiguousarray(image))
+            images = self._center_crop(images, settings["crop_size"] or settings["size"], labels[0])
+        images = self._normalize(images, settings)
         size = settings["size"]
-        if settings["do_resize"] and tuple(pixels.shape[-2:]) != (size, size):
-            shrinking = pixels.shape[-2] > size or pixels.shape[-1] > size
-            pixels = F.interpolate(
-                pixels[None], size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking
-            )[0]
+        if settings["do_resize"] and tuple(images.shape[-2:]) != (size, size):
+            shrinking = images.shape[-2] > size or images.shape[-1] > size
+            images = F.interpolate(
+                images, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking
+            )
         if settings["normalization"] == "minmax":
-            pixels = pixels.clamp(0.0, 1.0)  # interpolation is convex: this only removes rounding error
-        return pixels.to(torch.float32)
+            images = images.clamp(0.0, 1.0)  # interpolation is convex: this only removes rounding error
+        return images.to(torch.float32)
 
     @staticmethod
-    def _center_crop(image: np.ndarray, crop_size: int, label: str) -> np.ndarray:
-        height, width = image.shape[-2:]
+    def _center_crop(images: torch.Tensor, crop_size: int, label: str) -> torch.Tensor:
+        height, width = images.shape[-2:]
         if crop_size > height or crop_size > width:
             raise ValueError(
-                f"{label} of shape (C, H, W) = {image.shape} is smaller than crop_size={crop_size}"
+                f"{label} of shape (C, H, W) = {tuple(images.shape[1:])} is smaller than crop_size={crop_size}"
             )
         top = (height - crop_size) // 2
         left = (width - crop_size) // 2
-        return image[:, top : top + crop_size, left : left + crop_size]
+        return images[..., top : top + crop_size, left : left + crop_size]
 
     @staticmethod
-    def _normalize(image: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
+    def _normalize(images: torch.Tensor, settings: dict[str, Any]) -> torch.Tensor:
         if settings["normalization"] == "minmax":
-            low, high = image.min(), image.max()
-            scale = max(abs(low), abs(high))
-            if scale == 0:
-                return np.zeros_like(image)
+            low = images.amin(dim=(1, 2, 3), keepdim=True)  # (N, 1, 1, 1): per image, all channels
+            high = images.amax(dim=(1, 2, 3), keepdim=True)
+            scale = torch.maximum(low.abs(), high.abs())
             # divide by the magnitude first so that high - low cannot overflow for values near the float max
-            low_scaled, high_scaled = low / scale, high / scale
-            if high_scaled == low_scaled:
-                return np.zeros_like(image)  # a constant image maps to zeros
-            return (image / scale - low_scaled) / (high_scaled - low_scaled)
+            safe_scale = torch.where(scale == 0, 1.0, scale)
+            low_scaled, high_scaled = low / safe_scale, high / safe_scale
+            spread = high_scaled - low_scaled
+            constant = spread == 0  # a constant (or all-zero) image maps to zeros
+            normalized = (images / safe_scale - low_scaled) / torch.where(constant, 1.0, spread)
+            return torch.where(constant, 0.0, normalized)
         if settings["normalization"] == "mean_std":
-            mean = np.asarray(settings["image_mean"], np.float64).reshape(-1, 1, 1)
-            std = np.asarray(settings["image_std"], np.float64).reshape(-1, 1, 1)
-            return (image - mean) / std
-        return image
+            mean = torch.as_tensor(settings["image_mean"], dtype=torch.float64).reshape(1, -1, 1, 1)
+            std = torch.as_tensor(settings["image_std"], dtype=torch.float64).reshape(1, -1, 1, 1)
+            return (images - mean) / std
+        return images
 
     # -- public API ---------------------------------------------------------------------------------------
 
@@ -325,13 +349,15 @@ class LensImageProcessor(BaseImageProcessor):
         if return_tensors not in (None, "pt", "np"):
             raise ValueError(f'return_tensors must be "pt", "np" or None, got {return_tensors!r}')
         items = self._split_images(images, input_data_format, settings["num_channels"])
-        processed = [self._process_one(label, image, from_pil, settings) for label, image, from_pil in items]
-        shapes = {tuple(pixels.shape) for pixels in processed}
+        processed = [
+            self._process_batch(labels, batch, from_pil, settings) for labels, batch, from_pil in items
+        ]
+        shapes = {tuple(pixels.shape[1:]) for pixels in processed}
         if len(shapes) > 1:
             raise ValueError(
                 f"images end with different shapes {sorted(shapes)}; set do_resize=True to bring them to one size"
             )
-        pixel_values = torch.stack(processed)  # (N, num_channels, size, size)
+        pixel_values = torch.cat(processed)  # (N, num_channels, size, size)
         if return_tensors != "pt":
             pixel_values = pixel_values.numpy()
         return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from hf_deeplense.image_processing_lens import LensImageProcessor
+from hf_deeplense.image_processing_lens import CHUNK_ELEMENTS, LensImageProcessor
 
 SIZE = 8
 
@@ -174,6 +174,31 @@ def test_batch_row_is_named_in_errors():
         LensImageProcessor(size=SIZE)(batch)
     with pytest.raises(ValueError, match=r"item 1 \(batch row 2\)"):
         LensImageProcessor(size=SIZE)([np.zeros((8, 8)), batch])
+
+
+def test_a_batch_is_processed_as_its_images_one_by_one_across_chunks():
+    """Batches are processed in cache-sized chunks of whole-chunk tensor operations: each image's output must
+    still depend on that image only (per-image min-max, not per chunk or per batch)."""
+    rng = np.random.default_rng(0)
+    rows = CHUNK_ELEMENTS // (2 * 40 * 40) * 2 + 3  # more than two chunks, the last one partial
+    batch = rng.standard_normal((rows, 2, 40, 40)) * rng.uniform(0.1, 100, (rows, 1, 1, 1))
+    batch[5] = 7.0  # a constant image inside a chunk
+    processor = LensImageProcessor(num_channels=2, size=40)  # no resize: each image spans [0, 1] exactly
+    together = _pixels(processor, batch.astype(np.float32))
+    one_by_one = np.concatenate([_pixels(processor, image.astype(np.float32)) for image in batch])
+    np.testing.assert_array_equal(together, one_by_one)
+    assert not together[5].any()
+    assert (together[6:].min(axis=(1, 2, 3)) == 0).all() and (together[6:].max(axis=(1, 2, 3)) == 1).all()
+    batch[rows - 2, 1, 3, 4] = np.inf  # in the last chunk: named by its row in the whole batch
+    with pytest.raises(ValueError, match=rf"item {rows - 2} \(shape \(C, H, W\) = \(2, 40, 40\)\) has 1 NaN"):
+        processor(batch)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64, np.int16, np.float16, bool])
+def test_integer_bool_and_half_dtypes(dtype):
+    image = (np.arange(64).reshape(1, 8, 8) % 7).astype(dtype)
+    expected = _pixels(LensImageProcessor(size=SIZE), image.astype(np.float64))
+    np.testing.assert_array_equal(_pixels(LensImageProcessor(size=SIZE), image), expected)
 
 
 def test_without_resize_shapes_must_agree():
