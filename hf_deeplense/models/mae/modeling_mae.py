@@ -460,34 +460,45 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         images = images.permute(0, 5, 1, 3, 2, 4)  # (batch, C, rows, p, columns, p)
         return images.reshape(batch_size, num_channels, grid_size * patch_size, grid_size * patch_size)
 
+    def masking_indices(
+        self, batch_size: int, noise: torch.Tensor | None = None, device: torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The random mask of `random_masking` as indices: one argsort of the noise, no second argsort.
+
+        Returns:
+            `ids_keep (batch_size, num_visible)` (the visible patches, smallest noise first),
+            `mask (batch_size, num_patches)` (1 = masked, image order) and `ids_restore (batch_size, num_patches)`
+            (the rank of each patch's noise: `ids_restore[ids_shuffle] = arange`).
+        """
+        num_patches = (self.config.image_size // self.config.patch_size) ** 2
+        num_visible = int(num_patches * (1 - self.config.mask_ratio))
+        if noise is None:
+            noise = torch.rand(batch_size, num_patches, device=device)
+        ids_shuffle = torch.argsort(noise.to(device), dim=1)  # ascending: smallest noise is kept
+        ranks = torch.arange(num_patches, device=ids_shuffle.device).expand(batch_size, -1)
+        ids_restore = torch.empty_like(ids_shuffle).scatter_(1, ids_shuffle, ranks)  # inverse permutation
+        mask = (ids_restore >= num_visible).to(torch.float32)  # (batch, num_patches), image order, 1 = masked
+        return ids_shuffle[:, :num_visible], mask, ids_restore
+
     def random_masking(
         self, sequence: torch.Tensor, noise: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Keeps a random `1 - mask_ratio` of the tokens of each sample: the tokens with the smallest noise.
 
         Args:
-            sequence (`torch.FloatTensor` of shape `(batch_size, num_patches, hidden_size)`):
-                Patch tokens (position embeddings included, no CLS token).
+            sequence (`torch.FloatTensor` of shape `(batch_size, num_patches, width)`):
+                Patch tokens (no CLS token) or flattened pixel patches (`patchify`).
             noise (`torch.FloatTensor` of shape `(batch_size, num_patches)`, *optional*):
                 Sort keys; the same noise gives the same mask. Uniform random if not given.
 
         Returns:
-            visible tokens `(batch_size, num_visible, hidden_size)`, `mask (batch_size, num_patches)` (1 = masked)
+            visible tokens `(batch_size, num_visible, width)`, `mask (batch_size, num_patches)` (1 = masked)
             and `ids_restore (batch_size, num_patches)`.
         """
-        batch_size, num_patches, width = sequence.shape
-        num_visible = int(num_patches * (1 - self.config.mask_ratio))
-        if noise is None:
-            noise = torch.rand(batch_size, num_patches, device=sequence.device)
-        ids_shuffle = torch.argsort(noise.to(sequence.device), dim=1)  # ascending: smallest noise is kept
-        ids_restore = torch.argsort(ids_shuffle, dim=1)
-        ids_keep = ids_shuffle[:, :num_visible]
+        ids_keep, mask, ids_restore = self.masking_indices(sequence.shape[0], noise, sequence.device)
         visible = torch.gather(
-            sequence, 1, ids_keep.unsqueeze(-1).expand(-1, -1, width)
-        )  # (batch, num_visible, hidden)
-        mask = torch.ones(batch_size, num_patches, device=sequence.device)
-        mask[:, :num_visible] = 0
-        mask = torch.gather(mask, 1, ids_restore)  # (batch, num_patches), image order, 1 = masked
+            sequence, 1, ids_keep.unsqueeze(-1).expand(-1, -1, sequence.shape[-1])
+        )  # (batch, num_visible, width)
         return visible, mask, ids_restore
 
     def forward_encoder(
@@ -497,11 +508,41 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple | None, tuple | None]:
-        """Embeds, masks and encodes: returns `latent (batch, 1 + num_visible, hidden)`, `mask`, `ids_restore`,
-        the hidden states and the attentions."""
-        embeddings = self.vit.embeddings(pixel_values)  # (batch, 1 + num_patches, hidden)
-        visible, mask, ids_restore = self.random_masking(embeddings[:, 1:], noise)
-        hidden_states = torch.cat([embeddings[:, :1], visible], dim=1)  # (batch, 1 + num_visible, hidden)
+        """Masks, embeds and encodes: returns `latent (batch, 1 + num_visible, hidden)`, `mask`, `ids_restore`,
+        the hidden states and the attentions.
+
+        Only the visible patches are embedded: the pixel patches are gathered first and projected by the patch
+        embedding's convolution written as a matrix product (a patch-sized, patch-strided convolution is
+        exactly that), so the projection does `1 - mask_ratio` of the work of embedding every patch.
+        """
+        embeddings = self.vit.embeddings
+        height, width = pixel_values.shape[-2:]
+        if height != self.config.image_size or width != self.config.image_size:
+            raise ValueError(
+                f"pixel_values is {height}x{width}, the config expects image_size={self.config.image_size}"
+            )
+        if pixel_values.shape[1] != self.config.num_channels:
+            raise ValueError(
+                f"pixel_values has {pixel_values.shape[1]} channels, "
+                f"the config expects num_channels={self.config.num_channels}"
+            )
+        ids_keep, mask, ids_restore = self.masking_indices(pixel_values.shape[0], noise, pixel_values.device)
+        patches = self.patchify(pixel_values)  # (batch, num_patches, p * p * C), (row, column, channel) order
+        visible = torch.gather(
+            patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
+        )  # (batch, num_visible, p * p * C)
+        projection = embeddings.patch_embeddings.projection
+        weight = projection.weight.permute(0, 2, 3, 1).flatten(
+            1
+        )  # (hidden, p * p * C), same order as patches
+        position_embeddings = embeddings.position_embeddings[0, 1:][ids_keep]  # (batch, num_visible, hidden)
+        tokens = nn.functional.linear(visible, weight, projection.bias) + position_embeddings
+        cls_token = (embeddings.cls_token + embeddings.position_embeddings[:, :1]).expand(
+            tokens.shape[0], -1, -1
+        )
+        hidden_states = embeddings.dropout(
+            torch.cat([cls_token, tokens], dim=1)
+        )  # (batch, 1 + num_visible, hidden)
         hidden_states, all_hidden_states, all_attentions = self.vit.encoder(
             hidden_states, output_attentions=output_attentions, output_hidden_states=output_hidden_states
         )
