@@ -41,7 +41,12 @@ from hf_deeplense.training.data import (
     with_row_index,
 )
 from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
-from hf_deeplense.training.modeling import build_model, freeze_backbone, num_parameters
+from hf_deeplense.training.modeling import (
+    FINETUNE_CONFIG_FIELDS,
+    build_model,
+    freeze_backbone,
+    num_parameters,
+)
 from hf_deeplense.training.trainer import LensingTrainer, predict_arrays, seed_everything
 
 logger = logging.getLogger("finetune")
@@ -55,11 +60,20 @@ class FinetuneArguments:
         metadata={"help": "Registered model type of a new model (deeplense_vit, deeplense_cnn, ...)."},
     )
     model_config: dict | str | None = field(
-        default=None, metadata={"help": "Config fields of a new model (mapping or JSON), e.g. hidden_size."}
+        default=None,
+        metadata={
+            "help": "Config fields (mapping or JSON): the architecture of a new model, e.g. hidden_size. With "
+            "init_from the architecture is the checkpoint's: only these fields may differ from it (SimCLR: also "
+            f"under backbone_config): {', '.join(sorted(FINETUNE_CONFIG_FIELDS))}; any other field must equal "
+            "the checkpoint's value or the run stops with a ValueError naming it."
+        },
     )
     init_from: str | None = field(
         default=None,
-        metadata={"help": "Checkpoint (folder or Hub id) to fine-tune: supervised, MAE or SimCLR."},
+        metadata={
+            "help": "Checkpoint (folder or Hub id) to fine-tune: supervised, MAE or SimCLR; its architecture "
+            "is kept (see model_config)."
+        },
     )
     linear_probe: bool = field(default=False, metadata={"help": "Freeze the backbone; train the head only."})
     label_fraction: float = field(

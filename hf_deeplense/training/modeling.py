@@ -5,7 +5,8 @@ probe. No model code here: everything goes through the Auto classes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -14,6 +15,7 @@ from transformers import (
     AutoConfig,
     AutoModelForImageClassification,
     AutoModelForPreTraining,
+    PreTrainedConfig,
     PreTrainedModel,
 )
 
@@ -21,6 +23,7 @@ from ..models import AutoModelForLensRegression
 
 __all__ = [
     "DOWNSTREAM_MODEL_TYPE",
+    "FINETUNE_CONFIG_FIELDS",
     "build_model",
     "build_pretraining_model",
     "freeze_backbone",
@@ -31,6 +34,29 @@ __all__ = [
 DOWNSTREAM_MODEL_TYPE = {"deeplense_mae": "deeplense_vit"}
 
 TASKS = ("classification", "regression")
+
+# Config fields a fine-tuning run may set on a checkpoint's config (`build_model(checkpoint=...)`): they change
+# no parameter shape of the pre-trained part. Dropouts (ViT, hybrid, equivariant, MAE encoder; CNN drop path),
+# the task head (classes, regression targets and their statistics, lens finder class weights) and SimCLR's
+# linear-probe switch. Every other field (hidden_size, num_hidden_layers, patch_size, image_size, num_channels,
+# architecture, stage_channels, backbone_config.<field>, ...) comes from the checkpoint.
+FINETUNE_CONFIG_FIELDS = frozenset(
+    {
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "classifier_dropout_prob",
+        "drop_path_rate",
+        "num_labels",
+        "id2label",
+        "label2id",
+        "problem_type",
+        "num_targets",
+        "target_mean",
+        "target_std",
+        "class_weights",
+        "freeze_backbone",
+    }
+)
 
 
 def _auto_class(task: str):
@@ -81,26 +107,62 @@ def build_model(
         checkpoint: a saved model (folder or Hub id) to fine-tune instead: a supervised checkpoint (its
             head is replaced when the classes differ), an MAE (its encoder loads into the ViT heads)
             or a SimCLR model (its backbone is kept).
-        config_overrides: config fields (`image_size`, `hidden_size`, dropout, ...).
+        config_overrides: config fields (`image_size`, `hidden_size`, dropout, ...). With `checkpoint`, only
+            `FINETUNE_CONFIG_FIELDS` may differ from the checkpoint's config (for SimCLR, nested under
+            `backbone_config` too); the architecture is the checkpoint's.
         class_names: the classes (classification).
         target_mean, target_std: statistics of the regression targets in the training set (the loss
             standardises targets with them).
         num_targets: regression targets.
+
+    Raises:
+        ValueError: with `checkpoint`, when `config_overrides` sets a field outside `FINETUNE_CONFIG_FIELDS` to a
+            value other than the checkpoint's, or a field the checkpoint's config does not have.
     """
     if (model_type is None) == (checkpoint is None):
         raise ValueError("give exactly one of model_type (a new model) and checkpoint (fine-tuning)")
     auto_class = _auto_class(task)
-    overrides = {
-        **(config_overrides or {}),
-        **_head_kwargs(task, class_names, target_mean, target_std, num_targets),
-    }
+    head_kwargs = _head_kwargs(task, class_names, target_mean, target_std, num_targets)
     if model_type is not None:
-        return auto_class.from_config(AutoConfig.for_model(model_type, **overrides))
-    source_type = AutoConfig.from_pretrained(checkpoint).model_type
-    if source_type in DOWNSTREAM_MODEL_TYPE:
-        model_class = auto_class._model_mapping[CONFIG_MAPPING[DOWNSTREAM_MODEL_TYPE[source_type]]]
-        return model_class.from_pretrained(checkpoint, **overrides)
-    return auto_class.from_pretrained(checkpoint, ignore_mismatched_sizes=True, **overrides)
+        return auto_class.from_config(
+            AutoConfig.for_model(model_type, **{**(config_overrides or {}), **head_kwargs})
+        )
+    config = AutoConfig.from_pretrained(checkpoint)
+    if config.model_type in DOWNSTREAM_MODEL_TYPE:  # e.g. an MAE: its encoder loads into the ViT heads
+        config = CONFIG_MAPPING[DOWNSTREAM_MODEL_TYPE[config.model_type]].from_pretrained(checkpoint)
+    fields = _merge_finetune_overrides(config, config_overrides or {}, f"checkpoint {checkpoint}")
+    config = type(config).from_dict({**fields, **head_kwargs})  # runs the config's validation
+    # ignore_mismatched_sizes: a supervised checkpoint's head is replaced when the classes differ
+    return auto_class.from_pretrained(checkpoint, config=config, ignore_mismatched_sizes=True)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, int dict keys as strings: values compared as they would be saved in config.json."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _merge_finetune_overrides(
+    config: PreTrainedConfig, overrides: Mapping[str, Any], source: str, prefix: str = ""
+) -> dict[str, Any]:
+    """`config.to_dict()` with `overrides` applied, after checking that they leave the architecture alone."""
+    fields = config.to_dict()
+    for name, value in overrides.items():
+        if not hasattr(config, name):
+            raise ValueError(
+                f"model_config field {prefix}{name} is not a field of the {config.model_type} config of {source}"
+            )
+        current = getattr(config, name)
+        if isinstance(current, PreTrainedConfig) and isinstance(value, Mapping):  # SimCLR's backbone_config
+            fields[name] = _merge_finetune_overrides(current, value, source, prefix=f"{prefix}{name}.")
+            continue
+        if name not in FINETUNE_CONFIG_FIELDS and _plain(value) != _plain(current):
+            raise ValueError(
+                f"model_config sets {prefix}{name}={value!r}, but {source} has {prefix}{name}={current!r}: "
+                "the architecture of a checkpoint cannot change when fine-tuning from it (drop the field). "
+                f"Fields that may change: {', '.join(sorted(FINETUNE_CONFIG_FIELDS))}"
+            )
+        fields[name] = value
+    return fields
 
 
 def build_pretraining_model(

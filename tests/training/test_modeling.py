@@ -80,3 +80,102 @@ def test_linear_probe_freezes_backbone_and_keeps_it_in_eval_mode():
         model(pixel_values=pixel_values).logits, model(pixel_values=pixel_values).logits
     )
     assert not backbone.training
+
+
+def _saved_vit_classifier(path):
+    torch.manual_seed(0)
+    model = build_model(
+        "classification", model_type="deeplense_vit", config_overrides=TINY_VIT, class_names=NAMES
+    )
+    model.save_pretrained(path)
+    return model
+
+
+def test_checkpoint_keeps_its_architecture_and_takes_fine_tuning_fields(tmp_path):
+    pretrained = _saved_vit_classifier(tmp_path)
+    overrides = {
+        "hidden_dropout_prob": 0.3,
+        "classifier_dropout_prob": 0.2,
+        "hidden_size": 32,  # the checkpoint's value: allowed
+        "image_size": 16,
+    }
+    model = build_model(
+        "classification", checkpoint=str(tmp_path), config_overrides=overrides, class_names=["a", "b"]
+    )
+    assert (model.config.hidden_dropout_prob, model.config.classifier_dropout_prob) == (0.3, 0.2)
+    assert model.config.id2label == {0: "a", 1: "b"} and model.classifier.out_features == 2
+    for name, tensor in pretrained.vit.state_dict().items():
+        torch.testing.assert_close(model.vit.state_dict()[name], tensor, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"hidden_size": 64}, "hidden_size=64, but checkpoint .* has hidden_size=32"),
+        ({"num_hidden_layers": 2}, "num_hidden_layers=2, but checkpoint .* has num_hidden_layers=1"),
+        ({"patch_size": 8}, "patch_size=8, but checkpoint .* has patch_size=4"),
+        ({"image_size": 32}, "image_size=32, but checkpoint .* has image_size=16"),
+        ({"num_channels": 3}, "num_channels=3, but checkpoint .* has num_channels=1"),
+        ({"freeze_backbone": True}, "freeze_backbone is not a field of the deeplense_vit config"),
+        ({"hidden_dropout_prob": 2.0}, "hidden_dropout_prob"),  # a fine-tuning field still validated
+    ],
+)
+def test_checkpoint_architecture_overrides_raise(tmp_path, overrides, message):
+    _saved_vit_classifier(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        build_model("classification", checkpoint=str(tmp_path), config_overrides=overrides, class_names=NAMES)
+
+
+def test_mae_and_simclr_checkpoints_keep_their_architecture(tmp_path):
+    mae = build_pretraining_model(
+        "deeplense_mae",
+        {
+            **TINY_VIT,
+            "decoder_hidden_size": 16,
+            "decoder_num_hidden_layers": 1,
+            "decoder_num_attention_heads": 2,
+        },
+    )
+    mae.save_pretrained(tmp_path / "mae")
+    with pytest.raises(ValueError, match="hidden_size=48, but checkpoint .*mae has hidden_size=32"):
+        build_model(
+            "regression",
+            checkpoint=str(tmp_path / "mae"),
+            config_overrides={"hidden_size": 48},
+            target_mean=0.0,
+        )
+    regressor = build_model(
+        "regression",
+        checkpoint=str(tmp_path / "mae"),
+        config_overrides={"attention_probs_dropout_prob": 0.1},
+        target_mean=-23.0,
+        target_std=0.5,
+    )
+    assert (
+        regressor.config.model_type == "deeplense_vit"
+        and regressor.config.attention_probs_dropout_prob == 0.1
+    )
+    assert regressor.config.hidden_size == 32
+
+    simclr = build_pretraining_model(
+        "deeplense_simclr",
+        {"backbone_config": {"model_type": "deeplense_vit", **TINY_VIT}, "projection_dim": 8},
+    )
+    simclr.save_pretrained(tmp_path / "simclr")
+    with pytest.raises(ValueError, match=r"backbone_config\.hidden_size=64, but checkpoint .* has .*=32"):
+        build_model(
+            "classification",
+            checkpoint=str(tmp_path / "simclr"),
+            config_overrides={"backbone_config": {"hidden_size": 64}},
+            class_names=NAMES,
+        )
+    probe = build_model(
+        "classification",
+        checkpoint=str(tmp_path / "simclr"),
+        config_overrides={"backbone_config": {"hidden_dropout_prob": 0.25}, "freeze_backbone": True},
+        class_names=NAMES,
+    )
+    assert probe.config.freeze_backbone and probe.config.backbone_config.hidden_dropout_prob == 0.25
+    assert probe.config.backbone_config.hidden_size == 32
+    for name, tensor in simclr.backbone.state_dict().items():
+        torch.testing.assert_close(probe.backbone.state_dict()[name], tensor, msg=name)
