@@ -144,9 +144,19 @@ def test_cam_target_layer_gives_spatial_map():
         ({"kernel_size": 4}, "kernel_size"),
         ({"stage_channels": []}, "stage_channels"),
         ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"),
-        ({"num_targets": 2, "target_std": [1.0]}, "target_std"),
+        ({"num_targets": 2, "target_std": [1.0, 2.0, 3.0]}, "target_std"),
+        ({"target_std": 0.0}, "target_std"),
     ],
 )
 def test_config_validation(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**overrides)
+
+
+def test_target_statistics_follow_the_shared_per_target_rule():
+    """As every other head's config (`_per_target`, copied from the ViT config): None -> defaults, a number or a
+    one-value list -> one value per target (a saved config reloaded with `num_targets=2` keeps working)."""
+    config = tiny_config(num_targets=2)
+    assert (config.target_mean, config.target_std) == ([0.0, 0.0], [1.0, 1.0])
+    config = tiny_config(num_targets=2, target_mean=-23.0, target_std=[0.5])
+    assert (config.target_mean, config.target_std) == ([-23.0, -23.0], [0.5, 0.5])

@@ -51,9 +51,10 @@ class DeepLenseEquivariantConfig(PreTrainedConfig):
             Epsilon of the layer norms.
         num_targets (`int`, *optional*, defaults to 1):
             Number of regression targets of [`DeepLenseEquivariantForRegression`].
-        target_mean (`list[float]`, *optional*):
-            Per-target mean used to standardise regression labels (defaults to 0).
-        target_std (`list[float]`, *optional*):
+        target_mean (`float` or `list[float]`, *optional*):
+            Per-target mean used to standardise regression labels (defaults to 0); one value is used for every
+            target.
+        target_std (`float` or `list[float]`, *optional*):
             Per-target standard deviation used to standardise regression labels (defaults to 1); positive.
 
     Example:
@@ -83,8 +84,8 @@ class DeepLenseEquivariantConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
     num_targets: int = 1
-    target_mean: list[float] | None = None
-    target_std: list[float] | None = None
+    target_mean: float | list[float] | None = None
+    target_std: float | list[float] | None = None
 
     def __post_init__(self, **kwargs):
         kwargs.setdefault("num_labels", 3)
@@ -121,11 +122,9 @@ class DeepLenseEquivariantConfig(PreTrainedConfig):
         for name in ("hidden_dropout_prob", "classifier_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
-        for name in ("target_mean", "target_std"):
-            value = getattr(self, name)
-            if value is not None and len(value) != self.num_targets:
-                raise ValueError(f"{name} has {len(value)} entries but num_targets is {self.num_targets}")
-        if self.target_std is not None and any(std <= 0 for std in self.target_std):
+        self.target_mean = _per_target("target_mean", self.target_mean, self.num_targets, default=0.0)
+        self.target_std = _per_target("target_std", self.target_std, self.num_targets, default=1.0)
+        if any(std <= 0 for std in self.target_std):
             raise ValueError(f"target_std ({self.target_std}) must be positive")
         super().__post_init__(**kwargs)
 
@@ -133,6 +132,23 @@ class DeepLenseEquivariantConfig(PreTrainedConfig):
     def group_order(self) -> int:
         """Number of group elements |G| (4 for C4, 8 for D4)."""
         return GROUP_ORDERS[self.group]
+
+
+# Copied from hf_deeplense.models.vit.configuration_vit._per_target
+def _per_target(name: str, value, num_targets: int, default: float) -> list[float]:
+    """`None` -> `[default] * num_targets`, a number -> one value per target, a list must have `num_targets` values."""
+    if value is None:
+        value = default
+    # A one-value list is one value for every target: `from_pretrained(path, num_targets=2)` sets
+    # `num_targets` after validation, so a saved config may hold `num_targets=2, target_mean=[0.0]`.
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (int, float)):
+        return [float(value)] * num_targets
+    value = [float(item) for item in value]
+    if len(value) != num_targets:
+        raise ValueError(f"{name} must have num_targets ({num_targets}) values, got {len(value)}")
+    return value
 
 
 __all__ = ["DeepLenseEquivariantConfig", "GROUP_ORDERS"]

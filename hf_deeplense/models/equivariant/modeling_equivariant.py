@@ -336,8 +336,13 @@ class DeepLenseEquivariantPreTrainedModel(PreTrainedModel):
                 init.ones_(module.running_var)
                 init.zeros_(module.num_batches_tracked)
 
+    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, with every Auto class of the architecture in `config.auto_map`."""
+        """`PreTrainedModel.save_pretrained`, with every Auto class of the architecture in `config.auto_map`.
+
+        transformers writes only the saved class (and `AutoConfig`) into `auto_map`, so without this a
+        classifier saved with remote code would not load through `AutoModel` with `trust_remote_code=True`.
+        """
         if self._auto_map:
             self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **self._auto_map}
         return super().save_pretrained(save_directory, *args, **kwargs)
@@ -388,7 +393,11 @@ class DeepLenseEquivariantModel(DeepLenseEquivariantPreTrainedModel):
 
 
 class DeepLenseEquivariantForImageClassification(DeepLenseEquivariantPreTrainedModel):
-    """Equivariant model with a linear classifier on the pooled (group-invariant) features."""
+    """Equivariant model with a linear classifier on the pooled (group-invariant) features; cross-entropy loss on
+    `labels (batch,)`."""
+
+    # The loss is a mean over the batch: let Trainer scale it under gradient accumulation.
+    accepts_loss_kwargs = False
 
     def __init__(self, config: DeepLenseEquivariantConfig):
         super().__init__(config)
@@ -401,6 +410,7 @@ class DeepLenseEquivariantForImageClassification(DeepLenseEquivariantPreTrainedM
     def get_cam_target_layer(self) -> nn.Module:
         return self.equivariant.get_cam_target_layer()
 
+    # Copied from hf_deeplense.models.cnn.modeling_cnn.DeepLenseCNNForImageClassification.forward with CNNImageClassifierOutput->EquivariantOutput, cnn->equivariant
     @can_return_tuple
     def forward(
         self,
@@ -416,7 +426,7 @@ class DeepLenseEquivariantForImageClassification(DeepLenseEquivariantPreTrainedM
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None
         if labels is not None:
-            loss = self.loss_function(labels, logits, self.config)
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device).long())
         return DeepLenseEquivariantOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
@@ -424,6 +434,7 @@ class DeepLenseEquivariantForRegression(DeepLenseEquivariantPreTrainedModel):
     """Equivariant model with a linear regression head. The loss is the MSE on targets standardised with the
     config's `target_mean` / `target_std`; `logits` are returned in the original units."""
 
+    # The loss is a mean over the batch: let Trainer scale it under gradient accumulation.
     accepts_loss_kwargs = False
 
     def __init__(self, config: DeepLenseEquivariantConfig):
@@ -436,6 +447,7 @@ class DeepLenseEquivariantForRegression(DeepLenseEquivariantPreTrainedModel):
     def get_cam_target_layer(self) -> nn.Module:
         return self.equivariant.get_cam_target_layer()
 
+    # Copied from hf_deeplense.models.cnn.modeling_cnn.DeepLenseCNNForRegression.forward with CNNImageClassifierOutput->EquivariantOutput, cnn->equivariant
     @can_return_tuple
     def forward(
         self,
@@ -448,18 +460,14 @@ class DeepLenseEquivariantForRegression(DeepLenseEquivariantPreTrainedModel):
             Regression targets in their original units.
         """
         outputs = self.equivariant(pixel_values, output_hidden_states=output_hidden_states)
-        standardised = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
-        # From the config on every call (not buffers): the config is the single source of truth.
-        num_targets = self.config.num_targets
-        target_mean = standardised.new_tensor(
-            self.config.target_mean or [0.0] * num_targets
-        )  # (num_targets,)
-        target_std = standardised.new_tensor(self.config.target_std or [1.0] * num_targets)  # (num_targets,)
-        logits = standardised * target_std + target_mean  # (batch, num_targets), original units
+        standardized = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
+        target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
+        target_std = standardized.new_tensor(self.config.target_std)  # (num_targets,)
+        logits = standardized * target_std + target_mean  # (batch, num_targets), original units
         loss = None
         if labels is not None:
-            labels = labels.to(standardised.dtype).reshape(standardised.shape)
-            loss = nn.functional.mse_loss(standardised, (labels - target_mean) / target_std)
+            labels = labels.to(standardized.device, standardized.dtype).view(standardized.shape)
+            loss = nn.functional.mse_loss(standardized, (labels - target_mean) / target_std)
         return DeepLenseEquivariantOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 

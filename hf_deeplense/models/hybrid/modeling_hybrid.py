@@ -384,6 +384,7 @@ class DeepLenseHybridForImageClassification(DeepLenseHybridPreTrainedModel):
     # The loss is a mean over the batch: let Trainer scale it under gradient accumulation.
     accepts_loss_kwargs = False
 
+    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTForImageClassification.__init__ with ViT->Hybrid, vit->hybrid
     def __init__(self, config: DeepLenseHybridConfig):
         super().__init__(config)
         self.hybrid = DeepLenseHybridModel(config)
@@ -394,6 +395,7 @@ class DeepLenseHybridForImageClassification(DeepLenseHybridPreTrainedModel):
     def get_cam_target_layer(self) -> nn.Module:
         return self.hybrid.get_cam_target_layer()
 
+    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTForImageClassification.forward with vit->hybrid
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -438,6 +440,7 @@ class DeepLenseHybridForRegression(DeepLenseHybridPreTrainedModel):
     # The loss is a mean over the batch: let Trainer scale it under gradient accumulation.
     accepts_loss_kwargs = False
 
+    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTForRegression.__init__ with ViT->Hybrid, vit->hybrid
     def __init__(self, config: DeepLenseHybridConfig):
         super().__init__(config)
         self.hybrid = DeepLenseHybridModel(config)
@@ -448,6 +451,7 @@ class DeepLenseHybridForRegression(DeepLenseHybridPreTrainedModel):
     def get_cam_target_layer(self) -> nn.Module:
         return self.hybrid.get_cam_target_layer()
 
+    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTForRegression.forward with vit->hybrid
     def forward(
         self,
         pixel_values: torch.Tensor,

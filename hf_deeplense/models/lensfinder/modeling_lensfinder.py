@@ -80,8 +80,13 @@ class DeepLenseLensFinderPreTrainedModel(PreTrainedModel):
             init.ones_(module.running_var)
             init.zeros_(module.num_batches_tracked)
 
+    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, with every Auto class of the architecture in `config.auto_map`."""
+        """`PreTrainedModel.save_pretrained`, with every Auto class of the architecture in `config.auto_map`.
+
+        transformers writes only the saved class (and `AutoConfig`) into `auto_map`, so without this a
+        classifier saved with remote code would not load through `AutoModel` with `trust_remote_code=True`.
+        """
         if self._auto_map:
             self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **self._auto_map}
         return super().save_pretrained(save_directory, *args, **kwargs)
