@@ -5,6 +5,7 @@ import runpy
 
 import pytest
 import torch
+import yaml
 from recipe_helpers import CONFIGS, RECIPES
 from transformers import AutoModelForImageClassification
 
@@ -15,17 +16,11 @@ FINETUNE = runpy.run_path(str(RECIPES / "finetune.py"), run_name="finetune")
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    """A tiny 16 px ViT classifier with ONE layer (tiny_finetune.yaml's model_config asks for two)."""
+    """A tiny 16 px ViT classifier: tiny_finetune.yaml's model_config but with ONE layer (the file asks for two)."""
     torch.manual_seed(0)
-    config = DeepLenseViTConfig(
-        image_size=16,
-        patch_size=4,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=37,
-        num_labels=2,
-    )
+    architecture = yaml.safe_load((CONFIGS / "tiny_finetune.yaml").read_text())["model_config"]
+    assert architecture["num_hidden_layers"] == 2
+    config = DeepLenseViTConfig(image_size=16, **{**architecture, "num_hidden_layers": 1}, num_labels=2)
     DeepLenseViTForImageClassification(config).save_pretrained(tmp_path / "checkpoint")
     return tmp_path / "checkpoint"
 
