@@ -141,18 +141,19 @@ class BatchedLensingDataset(Dataset):
         if missing:
             raise ValueError(f"columns {missing} are not in the dataset ({list(features)})")
         self.columns = list(columns)
-        self._views: dict[str, list[np.ndarray]] | None = None
+        self._views: dict[str, tuple[list[np.ndarray], np.ndarray]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # views are process-local: rebuild after pickling
         return {**self.__dict__, "_views": None}
 
     def _build(self) -> None:
         table = self.dataset.data
-        views: dict[str, list[np.ndarray]] = {}
+        views: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
         for name in self.columns:
             feature = self.dataset.features[name]
             arrays = []
-            for chunk in table.column(name).chunks:
+            chunks = table.column(name).chunks  # columns may be chunked differently (e.g. after add_column)
+            for chunk in chunks:
                 if isinstance(feature, (Array2D, Array3D, Array4D, Array5D)):
                     values = chunk.storage
                     for _ in feature.shape:
@@ -161,9 +162,7 @@ class BatchedLensingDataset(Dataset):
                 else:
                     array = chunk.to_numpy(zero_copy_only=False)
                 arrays.append(array)
-            views[name] = arrays
-        lengths = [len(chunk) for chunk in table.column(self.columns[0]).chunks]
-        self._offsets = np.cumsum([0, *lengths])
+            views[name] = (arrays, np.cumsum([0, *(len(chunk) for chunk in chunks)]))
         indices = self.dataset._indices
         self._indices = None if indices is None else indices.column("indices").to_numpy()
         self._views = views
@@ -180,13 +179,13 @@ class BatchedLensingDataset(Dataset):
         rows = rows % max(1, len(self))
         if self._indices is not None:
             rows = self._indices[rows].astype(np.int64)
-        chunk_ids = np.searchsorted(self._offsets, rows, side="right") - 1
         batch = {}
-        for name, arrays in self._views.items():
+        for name, (arrays, offsets) in self._views.items():
+            chunk_ids = np.searchsorted(offsets, rows, side="right") - 1
             out = np.empty((len(rows), *arrays[0].shape[1:]), dtype=arrays[0].dtype)
             for chunk in np.unique(chunk_ids):  # a loop over Arrow chunks, not rows
                 selected = chunk_ids == chunk
-                out[selected] = arrays[chunk][rows[selected] - self._offsets[chunk]]
+                out[selected] = arrays[chunk][rows[selected] - offsets[chunk]]
             batch[name] = out
         return batch
 

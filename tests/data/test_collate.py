@@ -121,9 +121,18 @@ def sharded(tmp_path):
 
 def test_batched_dataset_matches_datasets_access(sharded):
     assert sharded.data.column("pixel_values").num_chunks > 1
-    for view in (sharded, sharded.shuffle(seed=0).select(range(5, 30))):
+    # add_column gives the new column its own chunking (one chunk beside the 4 of the shards)
+    with_column = sharded.add_column("row_index", np.arange(len(sharded)))
+    assert with_column.data.column("row_index").num_chunks != with_column.data.column("label").num_chunks
+    for view in (
+        sharded,
+        sharded.shuffle(seed=0).select(range(5, 30)),
+        with_column,
+        with_column.shuffle(seed=1),
+    ):
         fast = BatchedLensingDataset(view)
-        assert len(fast) == len(view) and fast.columns == ["pixel_values", "label", "theta_e"]
+        assert len(fast) == len(view)
+        assert fast.columns == ["pixel_values", "label", "theta_e", "row_index"][: len(view.column_names) - 1]
         keys = np.random.default_rng(0).integers(0, len(view), 50).tolist() + [-1]
         batch = fast.__getitems__(keys)
         reference = view.with_format("numpy")[[k % len(view) for k in keys]]
