@@ -10,7 +10,11 @@ Rows (each on the `train` split of the dataset, `pixel_values` float32 `(C, H, W
   `BatchedLensingDataset` (one numpy fancy-index gather per batch on the memory-mapped columns);
 - `random single rows`: `dataset[i]` for random `i` (numpy format);
 - `random single rows batched`: `BatchedLensingDataset(dataset)[i]` for random `i`;
-- `LensingAugment`: rotations + flips + shifts + noise on a `(B, C, H, W)` batch (CPU).
+- `LensingAugment`: rotations + flips + shifts + noise on a `(B, C, H, W)` batch (CPU);
+- `recipe pipeline (stock Trainer)` / `recipe pipeline (LensingTrainer)`: the whole training input of the recipes
+  (shuffled read + `RecipeCollator`: `LensImageProcessor` min-max, then the seeded D4 + shift + noise
+  augmentation), read as the stock `Trainer` reads a `datasets.Dataset` (rows) and as `LensingTrainer` does
+  (`BatchedLensingDataset`). Per DataLoader process: with `--num-workers N` each worker does this work.
 
 Without `--dataset`, a synthetic dataset is written with `hf_deeplense.data.write_split` first.
 
@@ -52,6 +56,8 @@ from hf_deeplense.data import (  # noqa: E402
     write_dataset_card,
     write_split,
 )
+from hf_deeplense.image_processing_lens import LensImageProcessor  # noqa: E402
+from hf_deeplense.training.data import RecipeCollator, with_row_index  # noqa: E402
 
 
 def build_synthetic(
@@ -127,6 +133,14 @@ def benchmarks(dataset, batch_size: int, num_workers: int, single_rows: int) -> 
         augment(batch, generator=generator)
         return len(batch)
 
+    size_hw = int(dataset.features["pixel_values"].shape[-1])
+    recipe_collator = RecipeCollator(
+        LensImageProcessor(num_channels=int(dataset.features["pixel_values"].shape[0]), size=size_hw),
+        augment=LensingAugment(max_shift=2, noise_std=0.01),
+        seed=0,
+    )
+    indexed = with_row_index(dataset)
+
     return {
         "slices numpy": slices(data_np),
         "slices torch": slices(data_torch),
@@ -140,6 +154,14 @@ def benchmarks(dataset, batch_size: int, num_workers: int, single_rows: int) -> 
         "random single rows": single(data_np),
         "random single rows batched": single(fast),
         "LensingAugment": augment_run,
+        "recipe pipeline (stock Trainer)": loader(
+            lambda: DataLoader(
+                indexed.with_format("numpy"), batch_size, collate_fn=recipe_collator, **shuffled
+            )
+        ),
+        "recipe pipeline (LensingTrainer)": loader(
+            lambda: batched_loader(BatchedLensingDataset(indexed), batch_size, recipe_collator, **shuffled)
+        ),
     }
 
 
