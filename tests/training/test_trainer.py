@@ -83,3 +83,21 @@ def test_stock_path_when_columns_are_removed(random_lensing_dataset, tmp_path):
     args = make_training_arguments(str(tmp_path), remove_unused_columns=True, report_to="none")
     trainer = LensingTrainer(model=_tiny_model(), args=args, train_dataset=splits["train"])
     assert not isinstance(trainer.get_train_dataloader().dataset, BatchedLensingDataset)
+
+
+def test_floating_point_ops_equal_the_stock_estimate(tmp_path):
+    args = make_training_arguments(str(tmp_path), report_to="none")
+    model = _tiny_model()
+    trainer, stock = LensingTrainer(model=model, args=args), Trainer(model=model, args=args)
+    inputs = {"pixel_values": torch.zeros(5, 1, 16, 16)}
+    assert trainer.floating_point_ops(inputs) == stock.floating_point_ops(inputs) > 0
+    assert trainer.floating_point_ops(inputs) == stock.floating_point_ops(inputs)  # cached count
+    trainer.model = other = DeepLenseViTForImageClassification(
+        DeepLenseViTConfig(
+            image_size=16, patch_size=4, hidden_size=8, num_hidden_layers=1, num_attention_heads=2
+        )
+    )  # a new model (e.g. a hyperparameter-search trial) is counted again
+    assert trainer.floating_point_ops(inputs) == 6 * inputs["pixel_values"].numel() * other.num_parameters(
+        exclude_embeddings=True
+    )
+    assert trainer.floating_point_ops({"labels": torch.zeros(5)}) == 0
