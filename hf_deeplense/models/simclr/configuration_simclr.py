@@ -1,9 +1,13 @@
 """DeepLense SimCLR configuration: a DeepLense backbone (sub-config), a projection head and the NT-Xent temperature."""
 
 from transformers import AutoConfig, PreTrainedConfig
-from transformers.configuration_utils import SubConfigSpec
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+try:  # transformers >= 5.2x declares sub-configs with a spec (AutoConfig + the default model type)
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # earlier 5.x (e.g. 5.17, the GPU image's) maps the sub-config name to its config class
+    SubConfigSpec = None
 
 # Backbones whose base model returns `pooler_output (batch, hidden)`: the SimCLR embedding.
 SIMCLR_BACKBONE_TYPES = ("deeplense_cnn", "deeplense_vit", "deeplense_hybrid", "deeplense_equivariant")
@@ -56,9 +60,12 @@ class DeepLenseSimCLRConfig(PreTrainedConfig):
     """
 
     model_type = "deeplense_simclr"
-    sub_configs_defaults = {
-        "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type=DEFAULT_BACKBONE_TYPE)
-    }
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {
+            "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type=DEFAULT_BACKBONE_TYPE)
+        }
+    else:
+        sub_configs = {"backbone_config": AutoConfig}
 
     backbone_config: dict | PreTrainedConfig | None = None
     projection_hidden_size: int = 512
