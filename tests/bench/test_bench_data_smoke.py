@@ -15,6 +15,7 @@ def test_bench_data_smoke(tmp_path, capsys):
     assert set(rates) == {
         "slices numpy", "slices torch", "DataLoader rows numpy", "DataLoader rows torch",
         "batched_loader", "random single rows", "random single rows batched", "LensingAugment",
+        "recipe pipeline (stock Trainer)", "recipe pipeline (LensingTrainer)",
     }  # fmt: skip
     assert all(value > 0 for value in rates.values())
     assert report["image_shape"] == [1, 16, 16]

@@ -54,11 +54,21 @@ def test_smoke_runs_every_row_without_error(bench_models, smoke_result):
     assert result["environment"]["dtype"] == "fp32"
 
 
-def test_smoke_compares_identical_configs(smoke_result):
-    """Ours and the stock model of a comparison have the same parameters and the same FLOPs per step."""
+def test_smoke_compares_identical_configs(bench_models, smoke_result):
+    """Ours and the stock model of a comparison have the same parameters and the same FLOPs per step, except
+    that our MAE never embeds the masked patches: exactly their patch projection's FLOPs fewer."""
     rows = {row["name"]: row for row in smoke_result[1]["rows"]}
+    preset, (shape,) = bench_models.PRESETS["smoke"], bench_models.PRESETS["smoke"].mae_shapes
+    num_patches = (shape.image_size // shape.patch_size) ** 2
+    num_masked = num_patches - int(num_patches * (1 - 0.75))
+    # forward (2 x patch pixels x hidden per patch) + weight gradient (the same again); no input gradient
+    projection_flops = 2 * 2 * shape.patch_size**2 * preset.hidden_size
+    ours, stock = rows["mae/16px-p4-b4/ours"], rows["mae/16px-p4-b4/hf-sdpa"]
+    assert ours["num_parameters"] == stock["num_parameters"]
+    assert (
+        stock["flops_per_step"] - ours["flops_per_step"] == shape.batch_size * num_masked * projection_flops
+    )
     pairs = [
-        ("mae/16px-p4-b4/ours", "mae/16px-p4-b4/hf-sdpa"),
         ("vit/16px-p4-b4/ours", "vit/16px-p4-b4/timm"),
         ("vit/16px-p4-b4/hf-sdpa", "vit/16px-p4-b4/timm"),
         ("cnn/16px-b4/ours", "cnn/16px-b4/timm-cl"),
