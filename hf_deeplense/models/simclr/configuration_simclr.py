@@ -66,6 +66,9 @@ class DeepLenseSimCLRConfig(PreTrainedConfig):
         }
     else:
         sub_configs = {"backbone_config": AutoConfig}
+    # Loaded as remote code without hf_deeplense, the default backbone type is not registered, so the class cannot
+    # be built without arguments; transformers < 5.2x builds one to diff against when it serialises a config.
+    has_no_defaults_at_init = __name__.startswith("transformers_modules.")
 
     backbone_config: dict | PreTrainedConfig | None = None
     projection_hidden_size: int = 512
