@@ -220,11 +220,16 @@ def test_markdown_lists_groups_published_figures_and_commands():
     assert "`python recipes/finetune.py --x`" in text and "| H100 | 2026-01-01T00:00:00 | 12 |" in text
 
 
-def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path):
-    config = load_study_config(CONFIGS / "study_gpu.yaml")
+@pytest.mark.parametrize(
+    ("name", "num_presets", "num_seeds"), [("study_gpu.yaml", 3, 3), ("study_gpu_quick.yaml", 1, 1)]
+)
+def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, num_presets, num_seeds):
+    config = load_study_config(CONFIGS / name)
     rows = plan_rows(config)
-    assert len(rows) == 3 * (8 * 3 * 3 + 2 * 3 + 1)
+    # per preset: 8 classification methods x 3 fractions x seeds, regression + anomaly x seeds, radial profile
+    assert len(rows) == num_presets * (8 * 3 * num_seeds + 2 * num_seeds + 1)
     assert set(config["methods"]) == set(METHODS)
+    assert {target["preset"] for target in config["targets"]} == set(config["presets"])
     recipes = {name: load_recipe(name) for name in ("finetune", "anomaly", "pretrain_mae", "pretrain_simclr")}
     dataclasses_of = {
         "finetune": recipes["finetune"].FinetuneArguments,
