@@ -26,6 +26,9 @@ class LensingAugment:
             cut-outs have sky at their borders). 0 disables.
         noise_std: standard deviation of added Gaussian noise, in the units of the images. 0 disables.
 
+    The steps apply in that order (rotate, flip, shift, add noise), and their random numbers are drawn from the
+    generator in that order too: the same generator state gives the same augmentation.
+
     Example:
         ```python
         augment = LensingAugment(noise_std=0.01)

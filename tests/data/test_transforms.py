@@ -82,3 +82,50 @@ def test_two_views_are_independent_d4_views(batch):
     first = [which(d4_images(x), y) for x, y in zip(batch, views["pixel_values"])]
     second = [which(d4_images(x), y) for x, y in zip(batch, views["pixel_values_2"])]
     assert first != second
+
+
+def sequential_augment(augment, pixel_values, generator):
+    """The augmentation written plainly (rotate, flip, shift with `torch.roll` image by image, add noise), drawing
+    the random numbers in the order `LensingAugment` documents: turns, flips, shifts, noise."""
+    batch, _, height, width = pixel_values.shape
+    output = pixel_values.clone()
+    if augment.rotate90:
+        turns = torch.randint(0, 4, (batch,), generator=generator)
+        for k in (1, 2, 3):
+            output[turns == k] = torch.rot90(output[turns == k], k, dims=(2, 3))
+    if augment.flip:
+        flipped = torch.rand(batch, generator=generator) < 0.5
+        output = torch.where(flipped[:, None, None, None], output.flip(-1), output)
+    if augment.max_shift:
+        shifts = torch.randint(-augment.max_shift, augment.max_shift + 1, (2, batch), generator=generator)
+        output = torch.stack(
+            [torch.roll(image, (int(dy), int(dx)), dims=(1, 2)) for image, dy, dx in zip(output, *shifts)]
+        )
+    if augment.noise_std:
+        output = output + augment.noise_std * torch.randn(
+            output.shape, generator=generator, dtype=output.dtype
+        )
+    return output
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"flip": False},
+        {"rotate90": False},
+        {"max_shift": 3},
+        {"max_shift": 2, "noise_std": 0.1},
+        {"rotate90": False, "flip": False, "max_shift": 1},
+        {"rotate90": False, "flip": False},
+    ],
+)
+def test_augment_equals_the_plain_reference(kwargs):
+    """Pins the composition order and the draw order (a resumed run re-draws the same augmentations)."""
+    augment = LensingAugment(**kwargs)
+    for shape in [(50, 3, 7, 7), (20, 1, 16, 16)] + ([] if augment.rotate90 else [(30, 2, 5, 8)]):
+        images = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+        expected = sequential_augment(augment, images, torch.Generator().manual_seed(4))
+        torch.testing.assert_close(
+            augment(images, generator=torch.Generator().manual_seed(4)), expected, rtol=0, atol=0
+        )
