@@ -383,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         environment = {
             "device": bench_models.device_name(device),
+            "device_type": device.type,
             "preset": preset,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": " ".join(["python", "bench/bench_recipe.py", *argv]),

@@ -210,6 +210,7 @@ def main(argv=None) -> dict:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "cpu": cpu_name(),
+        "gpu": torch.cuda.get_device_name() if any(d.startswith("cuda") for d in devices) else None,
         "torch_threads": args.threads,
         "torch": torch.__version__,
         "image_size": args.image_size,

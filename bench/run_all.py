@@ -5,7 +5,8 @@ Each bench is its own process (`python bench/<name>.py [--smoke] --json OUT_DIR/
 memory, threads and compile caches do not leak into the next. A bench script that is not there yet is listed
 as skipped. The summary shows each bench's status and wall time, then the rows of its JSON: `bench_models`
 and `bench_recipe` rows by name, a top-level `"images_per_second": {name: value}` mapping (bench_data), and
-any bench's optional top-level `"summary"` list of `{"name", "value", "unit"}` (see BENCHMARKS.md).
+any bench's optional top-level `"summary"` list of `{"name", "value", "unit"}` (see BENCHMARKS.md); last, the
+markdown tables and issue 5's target checks of `bench/report.py` (also written to OUT_DIR/report.md).
 
 Usage:
     python bench/run_all.py                   # full sizes on a GPU (CPU sizes on a CPU)
@@ -24,9 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # `python bench/run_all.py`: report.py is a sibling
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 BENCHES = ("models", "recipe", "simulator", "data")  # bench/bench_<name>.py, in run order
+REPORTED = ("models", "recipe", "simulator")  # benches whose JSON bench/report.py reads
 
 
 def run_bench(name: str, smoke: bool, out_dir: Path, extra_args: Sequence[str] = ()) -> dict[str, Any]:
@@ -111,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     results = [run_bench(name, args.smoke, args.out_dir) for name in names]
     print(format_summary(results), flush=True)
+    reported = [Path(r["json"]) for r in results if r["bench"] in REPORTED and r.get("data")]
+    if reported:  # the BENCHMARKS.md tables and issue 5's target checks (bench/report.py)
+        try:
+            text = report.render(report.load_reports(reported))
+        except (ValueError, KeyError) as error:  # a bench wrote a JSON the report cannot read: say so, go on
+            text = f"report.py could not read the bench JSON: {error!r}"
+        (args.out_dir / "report.md").write_text(text)
+        print("\n" + text, flush=True)
     (args.out_dir / "summary.json").write_text(
         json.dumps([{key: value for key, value in r.items() if key != "data"} for r in results], indent=2)
     )

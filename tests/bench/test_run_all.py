@@ -12,9 +12,10 @@ FAKE_BENCH = """
 import json, sys
 args = sys.argv[1:]
 path = args[args.index("--json") + 1]
-rows = [{"name": "mae/x/ours", "baseline": "mae/x/hf-sdpa", "images_per_second": 50.0, "ratio": 1.25},
-        {"name": "mae/x/hf-eager", "baseline": "mae/x/hf-sdpa", "error": "OutOfMemoryError()"}]
-json.dump({"argv": args, "rows": rows, "summary": [{"name": "extra", "value": 3, "unit": "s"}]}, open(path, "w"))
+rows = [{"name": "mae/x/ours", "group": "mae", "baseline": "mae/x/hf-sdpa", "images_per_second": 50.0, "ratio": 1.25},
+        {"name": "mae/x/hf-eager", "group": "mae", "baseline": "mae/x/hf-sdpa", "error": "OutOfMemoryError()"}]
+environment = {"device": "CPU fake", "device_type": "cpu", "date": "today", "command": "fake"}
+json.dump({"argv": args, "environment": environment, "rows": rows, "summary": [{"name": "extra", "value": 3, "unit": "s"}]}, open(path, "w"))
 sys.exit(0 if "--smoke" in args else 2)
 """
 
@@ -44,6 +45,8 @@ def test_smoke_passes_through_and_summarises(run_all, tmp_path, capsys):
     assert "extra" in summary and "3 s" in summary
     statuses = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [status["bench"] for status in statuses] == ["models", "data"]
+    report = (tmp_path / "out" / "report.md").read_text()  # bench/report.py's tables and target checks
+    assert "| CPU fake | today | `fake` | mae/x/ours | 50 |" in report and "### Issue 5 targets" in report
 
 
 def test_failing_bench_fails_the_run(run_all, tmp_path, capsys):
