@@ -596,6 +596,46 @@ class PeakMemory:
         return None
 
 
+def profile_steps(
+    step: Callable[[Batch], torch.Tensor],
+    batches: Sequence[Batch],
+    device: torch.device,
+    path_stem: Path,
+    steps: int = 2,
+    row_limit: int = 30,
+) -> list[dict[str, Any]]:
+    """Run `steps` more (already warm) steps under `torch.profiler`; write `<stem>.txt` (the ops with the most
+    self time: device time on CUDA, CPU time otherwise) and `<stem>.trace.json` (Chrome / Perfetto trace), and
+    return the top ops as `{"op", "self_ms_per_step", "share", "calls_per_step"}` records."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as profiler:
+        for index in range(steps):
+            step(batches[index % len(batches)])
+        if cuda:
+            torch.cuda.synchronize(device)
+    sort_by = "self_device_time_total" if cuda else "self_cpu_time_total"
+    averages = profiler.key_averages()
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    path_stem.with_suffix(".txt").write_text(averages.table(sort_by=sort_by, row_limit=row_limit) + "\n")
+    profiler.export_chrome_trace(str(path_stem.with_suffix(".trace.json")))
+    self_times = {event.key: getattr(event, sort_by) for event in averages}  # microseconds
+    total = sum(self_times.values()) or 1.0
+    calls = {event.key: event.count for event in averages}
+    top = sorted(self_times.items(), key=lambda item: item[1], reverse=True)[:10]
+    return [
+        {
+            "op": name,
+            "self_ms_per_step": time_us / 1e3 / steps,
+            "share": time_us / total,
+            "calls_per_step": calls[name] / steps,
+        }
+        for name, time_us in top
+    ]
+
+
 def run_row(
     row: RowSpec,
     device: torch.device,
@@ -604,8 +644,10 @@ def run_row(
     peak_tflops: float | None,
     progress: Callable[[str], None] | None = None,
     compile_mode: str | None = None,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Build, count, compile (if asked) and time one row; returns its JSON record."""
+    """Build, count, compile (if asked) and time one row (and profile it into `profile_dir`, if given);
+    returns its JSON record."""
     torch.manual_seed(0)
     memory = PeakMemory(device)
     memory.reset()
@@ -657,6 +699,8 @@ def run_row(
         "final_loss": final_loss,
         "warmup_steps": warmup,
     }
+    if profile_dir is not None:
+        record["profile"] = profile_steps(step, batches, device, profile_dir / row.name.replace("/", "__"))
     del step, optimizer, step_model, model, batches
     if row.variant.compile:
         torch._dynamo.reset()
@@ -780,6 +824,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 with --smoke)")
     parser.add_argument("--json", type=Path, help="write every row (and the environment) to this JSON file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after timing, profile 2 more steps of each row: DIR/<row>.txt (top ops by self time), "
+        "DIR/<row>.trace.json (Chrome/Perfetto trace); the top 10 ops go into the JSON too",
+    )
     return parser.parse_args(argv)
 
 
@@ -830,7 +881,17 @@ def _run(args, argv, device, preset, rows, warmup, steps, peak_tflops) -> int:
     for row in bar:
         bar.set_postfix_str(row.name)
         try:
-            records.append(run_row(row, device, warmup, steps, peak_tflops, compile_mode=args.compile_mode))
+            records.append(
+                run_row(
+                    row,
+                    device,
+                    warmup,
+                    steps,
+                    peak_tflops,
+                    compile_mode=args.compile_mode,
+                    profile_dir=args.profile,
+                )
+            )
         except Exception as error:  # keep timing the other rows; reported and reflected in the exit code
             records.append(
                 {"name": row.name, "group": row.group, "baseline": row.baseline, "error": repr(error)}

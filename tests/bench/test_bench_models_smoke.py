@@ -113,3 +113,27 @@ def test_full_preset_has_the_requested_comparisons(bench_models):
     assert {"hybrid/64px-p8-b512/timm-vit", "hybrid/64px-p8-b512/ours", "cnn/64px-b512/timm-cl"} <= names
     without_compile = bench_models.make_rows(bench_models.PRESETS["full"], compile_rows=False)
     assert not any(row.variant.compile for row in without_compile)
+
+
+def test_profile_writes_top_ops_and_trace(bench_models, tmp_path):
+    path = tmp_path / "profiled.json"
+    assert (
+        bench_models.main(
+            ["--smoke", "--rows", "cnn/*/ours", "--profile", str(tmp_path / "prof"), "--json", str(path)]
+        )
+        == 0
+    )
+    rows = {row["name"]: row for row in json.loads(path.read_text())["rows"]}
+    profile = rows["cnn/16px-b4/ours"]["profile"]
+    assert 1 <= len(profile) <= 10
+    assert [op["self_ms_per_step"] for op in profile] == sorted(
+        (op["self_ms_per_step"] for op in profile), reverse=True
+    )
+    assert 0 < sum(op["share"] for op in profile) <= 1.0 + 1e-9
+    assert any(
+        op["op"].startswith("aten::") and "conv" in op["op"] for op in profile
+    )  # a ResNet step convolves
+    table = (tmp_path / "prof" / "cnn__16px-b4__ours.txt").read_text()
+    assert "Self CPU" in table
+    trace = json.loads((tmp_path / "prof" / "cnn__16px-b4__ours.trace.json").read_text())
+    assert trace["traceEvents"]
