@@ -20,7 +20,13 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-__all__ = ["house_training_defaults", "load_config_file", "make_training_arguments", "parse_recipe_args"]
+__all__ = [
+    "house_training_defaults",
+    "load_config_file",
+    "make_training_arguments",
+    "parse_recipe_args",
+    "with_persistent_workers",
+]
 
 
 def _bf16_available() -> bool:
@@ -43,6 +49,9 @@ def house_training_defaults() -> dict[str, Any]:
       --num_processes 2` on a CPU machine starts two ranks that each train alone (accelerate's state is
       `DistributedType.NO`, every rank believes it is the main process); with it they form one
       gloo DDP group (`DistributedType.MULTI_CPU`).
+
+    Not a plain default, because it depends on another field: `dataloader_persistent_workers` is switched on
+    whenever `dataloader_num_workers > 0` and it was not set explicitly (`with_persistent_workers`).
     """
     return {
         "bf16": _bf16_available(),
@@ -58,13 +67,29 @@ def _training_defaults_for(fields: set[str]) -> dict[str, Any]:
     return {key: value for key, value in house_training_defaults().items() if key in fields}
 
 
+PERSISTENT_WORKERS = "dataloader_persistent_workers"
+
+
+def with_persistent_workers(training_args: TrainingArguments, explicit: bool) -> TrainingArguments:
+    """Keep DataLoader workers alive between epochs and evaluations when there are workers, unless
+    `dataloader_persistent_workers` was set `explicit`ly. Without it every epoch and every evaluation starts
+    its workers again: measured on a tiny CPU run (30 epochs of 64 images, 2 workers), 14.9 s of training
+    instead of 1.0 s; a 1%-label run (a few steps an epoch, hundreds of epochs) spends most of its time there."""
+    if not explicit and training_args.dataloader_num_workers > 0:
+        training_args.dataloader_persistent_workers = True
+    return training_args
+
+
 def make_training_arguments(output_dir: str, **overrides: Any) -> TrainingArguments:
-    """`TrainingArguments(output_dir, **house_training_defaults(), **overrides)`."""
+    """`TrainingArguments(output_dir, **house_training_defaults(), **overrides)`, then `with_persistent_workers`."""
     fields = {field.name for field in dataclasses.fields(TrainingArguments)}
     unknown = set(overrides) - fields
     if unknown:
         raise ValueError(f"unknown TrainingArguments field(s): {sorted(unknown)}")
-    return TrainingArguments(output_dir=output_dir, **{**_training_defaults_for(fields), **overrides})
+    training_args = TrainingArguments(
+        output_dir=output_dir, **{**_training_defaults_for(fields), **overrides}
+    )
+    return with_persistent_workers(training_args, explicit=PERSISTENT_WORKERS in overrides)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -121,4 +146,12 @@ def parse_recipe_args(
         if action.dest in defaults:
             action.required = False
     parser.set_defaults(**defaults)
-    return tuple(parser.parse_args_into_dataclasses(args=remaining))
+    parsed = tuple(parser.parse_args_into_dataclasses(args=remaining))
+    explicit = PERSISTENT_WORKERS in config or any(
+        arg.startswith("--") and arg[2:].split("=")[0].replace("-", "_") == PERSISTENT_WORKERS
+        for arg in remaining
+    )
+    for value in parsed:
+        if isinstance(value, TrainingArguments):
+            with_persistent_workers(value, explicit)
+    return parsed

@@ -67,3 +67,34 @@ def test_make_training_arguments(tmp_path):
     assert args.learning_rate == 0.1 and args.remove_unused_columns is False
     with pytest.raises(ValueError, match="learning_rat"):
         make_training_arguments(str(tmp_path), learning_rat=0.1)
+
+
+@pytest.mark.parametrize(
+    ("config", "command_line", "expected"),
+    [
+        ({}, [], False),  # no workers: nothing to keep alive (and DataLoader refuses the flag)
+        ({"dataloader_num_workers": 2}, [], True),
+        ({}, ["--dataloader_num_workers", "2"], True),
+        ({"dataloader_num_workers": 2, "dataloader_persistent_workers": False}, [], False),
+        ({"dataloader_num_workers": 2}, ["--dataloader_persistent_workers", "false"], False),
+        ({"dataloader_num_workers": 2}, ["--dataloader-persistent-workers=false"], False),
+    ],
+)
+def test_persistent_workers_whenever_there_are_workers(tmp_path, config, command_line, expected):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"model_type": "vit", "output_dir": str(tmp_path / "run"), **config}))
+    _, training_args = parse_recipe_args(
+        (ModelArguments, TrainingArguments), ["--config", str(path), *command_line]
+    )
+    assert training_args.dataloader_persistent_workers is expected
+
+
+def test_make_training_arguments_persistent_workers(tmp_path):
+    assert (
+        make_training_arguments(str(tmp_path), dataloader_num_workers=2).dataloader_persistent_workers is True
+    )
+    explicit = make_training_arguments(
+        str(tmp_path), dataloader_num_workers=2, dataloader_persistent_workers=False
+    )
+    assert explicit.dataloader_persistent_workers is False
+    assert make_training_arguments(str(tmp_path)).dataloader_persistent_workers is False
