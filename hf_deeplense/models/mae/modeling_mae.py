@@ -532,17 +532,13 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
             patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
         )  # (batch, num_visible, p * p * C)
         projection = embeddings.patch_embeddings.projection
-        weight = projection.weight.permute(0, 2, 3, 1).flatten(
-            1
-        )  # (hidden, p * p * C), same order as patches
+        # (hidden, C, p, p) -> (hidden, p * p * C): the patches' (row, column, channel) order
+        weight = projection.weight.permute(0, 2, 3, 1).flatten(1)
         position_embeddings = embeddings.position_embeddings[0, 1:][ids_keep]  # (batch, num_visible, hidden)
         tokens = nn.functional.linear(visible, weight, projection.bias) + position_embeddings
-        cls_token = (embeddings.cls_token + embeddings.position_embeddings[:, :1]).expand(
-            tokens.shape[0], -1, -1
-        )
-        hidden_states = embeddings.dropout(
-            torch.cat([cls_token, tokens], dim=1)
-        )  # (batch, 1 + num_visible, hidden)
+        cls_token = embeddings.cls_token + embeddings.position_embeddings[:, :1]  # (1, 1, hidden)
+        hidden_states = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        hidden_states = embeddings.dropout(hidden_states)  # (batch, 1 + num_visible, hidden)
         hidden_states, all_hidden_states, all_attentions = self.vit.encoder(
             hidden_states, output_attentions=output_attentions, output_hidden_states=output_hidden_states
         )
