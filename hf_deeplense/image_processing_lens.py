@@ -206,6 +206,8 @@ class LensImageProcessor(BaseImageProcessor):
                 )
             if item.dtype.kind == "u" and item.dtype.itemsize > 1:  # torch has uint8, not the wider ones
                 item = item.astype(np.float64)
+            elif not item.dtype.isnative:  # e.g. FITS data (big-endian): torch needs the native byte order
+                item = item.astype(item.dtype.newbyteorder("="))
             return torch.from_numpy(np.ascontiguousarray(item))
         if isinstance(item, torch.Tensor):
             item = item.detach().cpu()

@@ -194,7 +194,9 @@ def test_a_batch_is_processed_as_its_images_one_by_one_across_chunks():
         processor(batch)
 
 
-@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64, np.int16, np.float16, bool])
+@pytest.mark.parametrize(
+    "dtype", [np.uint16, np.uint32, np.uint64, np.int16, np.float16, bool, ">f4", ">i2", ">u2", ">f8"]
+)
 def test_integer_bool_and_half_dtypes(dtype):
     image = (np.arange(64).reshape(1, 8, 8) % 7).astype(dtype)
     expected = _pixels(LensImageProcessor(size=SIZE), image.astype(np.float64))
