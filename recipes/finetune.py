@@ -188,6 +188,9 @@ def main(args=None) -> dict[str, float]:
         if key in metrics:
             print(f"{key}: {metrics[key]:.4f}")
         announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
+    # Destroy the process group while Python is fully alive: a rank that exits with its gloo group still up can
+    # abort at interpreter shutdown ("terminate called without an active exception"; loaded 2-process CPU runs).
+    trainer.end()
     return metrics
 
 

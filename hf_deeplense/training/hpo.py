@@ -126,7 +126,7 @@ class HPOConfig:
         direction: `minimize` or `maximize` the metric.
         metric: the key of `Trainer.evaluate()`'s metrics that is optimised (`eval_` prefix included).
         seed: seed of Optuna's TPE sampler (same seed, same sequence of trials).
-        timeout: stop starting new trials after this many seconds (None: no limit).
+        timeout: stop starting new trials after this many seconds (None: no limit; one process only).
     """
 
     search_space: dict[str, ParameterSpec] = field(default_factory=dict)
@@ -276,23 +276,35 @@ def run_hyperparameter_search(
             )
         return float(metrics[config.metric])
 
-    journal = hpo_dir / "journal.log"
+    distributed = trainer.args.world_size > 1
+    if distributed and config.timeout is not None:
+        # rank 0 would stop early while the other ranks wait for all n_trials trials
+        raise ValueError("hpo.timeout is not supported with several processes: bound the search by n_trials")
     main_process = trainer.is_world_process_zero()
+    study_kwargs = {}
     if main_process:  # under DDP only rank 0 runs the Optuna study; the other ranks follow its trials
+        # Only rank 0 opens the journal: another rank opening it would replay the file while rank 0 deletes
+        # or writes it (transformers passes these arguments to Optuna on rank 0 only).
+        journal = hpo_dir / "journal.log"
         journal.unlink(missing_ok=True)  # a fresh study per run
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        study_kwargs = {
+            "sampler": optuna.samplers.TPESampler(seed=config.seed),
+            "storage": storage,
+            "study_name": "hpo",
+        }
+        if distributed:  # the other ranks train every trial to the end: a trial pruned on rank 0 desyncs them
+            study_kwargs["pruner"] = optuna.pruners.NopPruner()
     best_run = trainer.hyperparameter_search(
         hp_space=optuna_hp_space(config),
         compute_objective=compute_objective,
         n_trials=config.n_trials,
         direction=config.direction,
         backend="optuna",
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
-        storage=storage,
-        study_name="hpo",
         timeout=config.timeout,
+        **study_kwargs,
     )
-    if trainer.args.world_size > 1 and torch.distributed.is_initialized():
+    if distributed and torch.distributed.is_initialized():
         shared = [best_run]  # only rank 0 knows the best run (transformers returns None on the others)
         torch.distributed.broadcast_object_list(shared, src=0)
         best_run = shared[0]

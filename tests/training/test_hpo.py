@@ -123,6 +123,15 @@ def test_model_parameters_need_build_model(tmp_path):
         run_hyperparameter_search(trainer, SEARCH)
 
 
+def test_timeout_refused_with_several_processes(tmp_path, monkeypatch):
+    """Under DDP rank 0 would stop at the timeout while the other ranks wait for n_trials trials."""
+    args = make_training_arguments(str(tmp_path), max_steps=1)
+    trainer = Trainer(model=build_model({}), args=args, train_dataset=TinyLensSet(8, 0))
+    monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
+    with pytest.raises(ValueError, match="hpo.timeout"):
+        run_hyperparameter_search(trainer, {**SEARCH, "timeout": 60.0}, build_model=build_model)
+
+
 def test_hpo_section_parsed_from_config_file(tmp_path):
     import yaml
 
