@@ -15,15 +15,7 @@ SEARCH = {
 }
 
 
-@pytest.mark.parametrize(
-    "num_processes",
-    [
-        1,
-        # Under DDP, rank 1 aborted once ("terminate called without an active exception") inside transformers'
-        # follow-the-trials loop while the suite ran on 2 loaded cores; passes when run alone. Not yet fixed.
-        pytest.param(2, marks=pytest.mark.unstable),
-    ],
-)
+@pytest.mark.parametrize("num_processes", [1, 2])
 def test_finetune_hyperparameter_search(tiny_dataset, tmp_path, num_processes):
     """One process, and two (gloo): rank 0 runs the study, the other rank follows its trials and gets the best
     run. (The search itself is also tested with a plain Trainer in tests/training/test_hpo.py.)"""
