@@ -40,7 +40,7 @@ from hf_deeplense.training.data import (
     with_row_index,
 )
 from hf_deeplense.training.modeling import build_pretraining_model
-from hf_deeplense.training.trainer import LensingTrainer, seed_everything
+from hf_deeplense.training.trainer import LensingTrainer, end_run, seed_everything
 
 logger = logging.getLogger("anomaly")
 
@@ -131,6 +131,7 @@ def main(args=None) -> dict[str, float]:
         key = f"{data_args.test_split}_anomaly_auc"
         print(f"{key}: {metrics[key]:.4f}")
         announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
+    end_run(trainer)  # destroy the process group while Python is fully alive
     return metrics
 
 

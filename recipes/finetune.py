@@ -47,7 +47,7 @@ from hf_deeplense.training.modeling import (
     freeze_backbone,
     num_parameters,
 )
-from hf_deeplense.training.trainer import LensingTrainer, predict_arrays, seed_everything
+from hf_deeplense.training.trainer import LensingTrainer, end_run, predict_arrays, seed_everything
 
 logger = logging.getLogger("finetune")
 
@@ -188,9 +188,7 @@ def main(args=None) -> dict[str, float]:
         if key in metrics:
             print(f"{key}: {metrics[key]:.4f}")
         announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
-    # Destroy the process group while Python is fully alive: a rank that exits with its gloo group still up can
-    # abort at interpreter shutdown ("terminate called without an active exception"; loaded 2-process CPU runs).
-    trainer.end()
+    end_run(trainer)  # destroy the process group while Python is fully alive
     return metrics
 
 

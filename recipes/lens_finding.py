@@ -43,6 +43,7 @@ from hf_deeplense.models.lensfinder import (
 from hf_deeplense.simulation import get_preset
 from hf_deeplense.training import parse_recipe_args
 from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
+from hf_deeplense.training.trainer import end_run
 
 CLASS_NAMES = ["non_lens", "lens"]
 
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{variant:>11}: ROC AUC {metrics['roc_auc']:.4f}  PR AUC {metrics['pr_auc']:.4f}  "
             f"TPR@FPR=1e-2 {metrics['tpr_at_fpr_0.01']:.3f}  TPR@FPR=1e-3 {metrics['tpr_at_fpr_0.001']:.3f}"
         )
+    end_run(trainer)  # destroy the process group while Python is fully alive
     return results
 
 

@@ -35,7 +35,7 @@ from hf_deeplense.training.data import (
     with_row_index,
 )
 from hf_deeplense.training.modeling import num_parameters
-from hf_deeplense.training.trainer import LensingTrainer, seed_everything
+from hf_deeplense.training.trainer import LensingTrainer, end_run, seed_everything
 
 logger = logging.getLogger("pretrain_simclr")
 
@@ -112,6 +112,7 @@ def main(args=None) -> dict[str, float]:
         if "eval_loss" in metrics:
             print(f"eval NT-Xent loss: {metrics['eval_loss']:.4f}")
         announce_and_publish(artifacts.output_dir, publish_to, token=training_args.hub_token)
+    end_run(trainer)  # destroy the process group while Python is fully alive
     return metrics
 
 

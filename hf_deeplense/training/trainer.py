@@ -15,7 +15,7 @@ from transformers.trainer_utils import enable_full_determinism
 
 from ..data import BatchedLensingDataset
 
-__all__ = ["LensingTrainer", "predict_arrays", "seed_everything"]
+__all__ = ["LensingTrainer", "end_run", "predict_arrays", "seed_everything"]
 
 
 class LensingTrainer(Trainer):
@@ -89,3 +89,14 @@ def seed_everything(training_args: TrainingArguments) -> None:
         enable_full_determinism(training_args.seed)
     else:
         set_seed(training_args.seed)
+
+
+def end_run(trainer: Trainer) -> None:
+    """Finish the trackers and destroy the distributed process group: call once, at the very end of a recipe.
+
+    A rank that exits with its gloo group still up can abort at interpreter shutdown ("terminate called without
+    an active exception", seen in loaded 2-process CPU runs). `Trainer.end()` does this from transformers 5.2x
+    on; accelerate's `end_training` does it on every transformers 5.x (the GPU image has 5.17). A no-op without
+    a process group.
+    """
+    trainer.accelerator.end_training()
