@@ -89,67 +89,93 @@ def _memory(row: dict[str, Any]) -> str:
     return "—" if value is None else f"{value / 2**30:.2f} GiB"
 
 
+def _table(header: Sequence[str], numeric_from: int, rows: Iterable[Sequence[Any]]) -> str:
+    """A markdown table; columns from `numeric_from` on are right-aligned."""
+    align = ["---"] * numeric_from + ["---:"] * (len(header) - numeric_from)
+    lines = [f"| {' | '.join(header)} |", f"|{'|'.join(align)}|"]
+    lines += [f"| {' | '.join(str(cell) for cell in row)} |" for row in rows]
+    return "\n".join(lines)
+
+
 def models_table(reports: Sequence[dict[str, Any]]) -> str:
-    lines = [
-        "| device | date | command | row | img/s | baseline | baseline img/s | ratio | peak memory | MFU |",
-        "|---|---|---|---|---:|---|---:|---:|---:|---:|",
-    ]
+    header = (
+        "device",
+        "date",
+        "command",
+        "row",
+        "img/s",
+        "baseline",
+        "baseline img/s",
+        "ratio",
+        "peak memory",
+        "MFU",
+    )
+    rows = []
     for report in reports:
         environment = report["environment"]
+        where = (environment["device"], environment["date"], f"`{environment['command']}`")
         by_name = {row["name"]: row for row in report["rows"]}
         for row in report["rows"]:
             if "error" in row:
-                lines.append(
-                    f"| {environment['device']} | {environment['date']} | `{environment['command']}` | "
-                    f"{row['name']} | error: {row['error'][:80]} | | | | | |"
-                )
+                rows.append((*where, row["name"], f"error: {row['error'][:80]}", "", "", "", "", ""))
                 continue
             baseline = by_name.get(row.get("baseline") or "", {})
             mfu = row.get("mfu")
-            lines.append(
-                f"| {environment['device']} | {environment['date']} | `{environment['command']}` | {row['name']} | "
-                f"{_rate(row['images_per_second'])} | {row.get('baseline', '—')} | "
-                f"{_rate(baseline.get('images_per_second'))} | {_ratio(row.get('ratio'))} | {_memory(row)} | "
-                f"{'—' if mfu is None else f'{mfu:.1%}'} |"
+            rows.append(
+                (
+                    *where,
+                    row["name"],
+                    _rate(row["images_per_second"]),
+                    row.get("baseline", "—"),
+                    _rate(baseline.get("images_per_second")),
+                    _ratio(row.get("ratio")),
+                    _memory(row),
+                    "—" if mfu is None else f"{mfu:.1%}",
+                )
             )
-    return "\n".join(lines)
+    return _table(header, 4, rows)
 
 
 def recipe_table(reports: Sequence[dict[str, Any]]) -> str:
-    lines = [
-        "| device | date | command | case | recipe img/s (steady) | bare img/s | ratio (steady) |",
-        "|---|---|---|---|---:|---:|---:|",
-    ]
+    header = ("device", "date", "command", "case", "recipe img/s (steady)", "bare img/s", "ratio (steady)")
+    rows = []
     for report in reports:
         environment = report["environment"]
         for row in report["rows"]:
             if "error" in row:
-                lines.append(
-                    f"| {environment['device']} | {environment['date']} | | {row['name']} | error | | |"
-                )
+                rows.append((environment["device"], environment["date"], "", row["name"], "error", "", ""))
                 continue
-            lines.append(
-                f"| {environment['device']} | {environment['date']} | `{row['command']}` | {row['name']} | "
-                f"{_rate(row['recipe_samples_per_second'])} ({_rate(row.get('steady_samples_per_second'))}) | "
-                f"{_rate(row['bare_samples_per_second'])} | {_ratio(row['ratio'])} ({_ratio(row.get('steady_ratio'))}) |"
+            rows.append(
+                (
+                    environment["device"],
+                    environment["date"],
+                    f"`{row['command']}`",
+                    row["name"],
+                    f"{_rate(row['recipe_samples_per_second'])} ({_rate(row.get('steady_samples_per_second'))})",
+                    _rate(row["bare_samples_per_second"]),
+                    f"{_ratio(row['ratio'])} ({_ratio(row.get('steady_ratio'))})",
+                )
             )
-    return "\n".join(lines)
+    return _table(header, 4, rows)
 
 
 def simulator_table(reports: Sequence[dict[str, Any]]) -> str:
-    lines = [
-        "| device | date | command | row | torch threads | ours img/s | lenstronomy img/s | ratio |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+    header = ("device", "date", "command", "row", "torch threads", "ours img/s", "lenstronomy img/s", "ratio")
+    rows = [
+        (
+            report.get("cpu", "CPU") if row["device"] == "cpu" else report.get("gpu") or row["device"],
+            report["date"],
+            f"`{report['command']}`",
+            row["name"],
+            report.get("torch_threads", "—"),
+            _rate(row["images_per_second"]),
+            _rate(row.get("lenstronomy_images_per_second")),
+            _ratio(row.get("ratio")),
+        )
+        for report in reports
+        for row in report["rows"]
     ]
-    for report in reports:
-        for row in report["rows"]:
-            device = report.get("cpu", "CPU") if row["device"] == "cpu" else report.get("gpu", row["device"])
-            lines.append(
-                f"| {device} | {report['date']} | `{report['command']}` | {row['name']} | "
-                f"{report.get('torch_threads', '—')} | {_rate(row['images_per_second'])} | "
-                f"{_rate(row.get('lenstronomy_images_per_second'))} | {_ratio(row.get('ratio'))} |"
-            )
-    return "\n".join(lines)
+    return _table(header, 4, rows)
 
 
 def _best(rows: dict[str, dict[str, Any]], names: Sequence[str]) -> dict[str, Any] | None:
@@ -264,9 +290,9 @@ def check_targets(reports: dict[str, list[dict[str, Any]]]) -> list[Target]:
 
 
 def targets_table(targets: Sequence[Target]) -> str:
-    lines = ["| target | status | measured | from |", "|---|---|---|---|"]
-    lines += [f"| {t.name} | {t.status} | {t.value} | {t.basis} |" for t in targets]
-    return "\n".join(lines)
+    return _table(
+        ("target", "status", "measured", "from"), 4, ((t.name, t.status, t.value, t.basis) for t in targets)
+    )
 
 
 def render(reports: dict[str, list[dict[str, Any]]]) -> str:

@@ -1,8 +1,6 @@
 """bench/bench_models.py: the --smoke run (tiny configs, CPU) and row selection."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,19 +8,9 @@ import pytest
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def bench_models():
-    return _load("bench_models")
+def bench_models(load_bench):
+    return load_bench("bench_models")
 
 
 @pytest.fixture(scope="module")

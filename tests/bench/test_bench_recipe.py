@@ -1,8 +1,6 @@
 """bench/bench_recipe.py: metrics parsing, the random dataset, and a --smoke run of the real recipe."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,19 +8,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def bench_recipe():
-    return _load("bench_recipe")
+def bench_recipe(load_bench):
+    return load_bench("bench_recipe")
 
 
 def test_read_train_metrics_prefers_saved_metrics(bench_recipe, tmp_path):

@@ -1,8 +1,6 @@
 """bench/report.py: markdown tables from bench JSON files and issue 5's target checks."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,19 +8,9 @@ import pytest
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def report():
-    return _load("report")
+def report(load_bench):
+    return load_bench("report")
 
 
 def _environment(device_type: str) -> dict:
@@ -135,9 +123,9 @@ def test_cpu_runs_do_not_count_for_gpu_targets(report, tmp_path):
     )
 
 
-def test_real_smoke_json_and_cli(report, tmp_path, capsys):
+def test_real_smoke_json_and_cli(report, load_bench, tmp_path, capsys):
     models_json = tmp_path / "bench_models.json"
-    assert _load("bench_models").main(["--smoke", "--rows", "mae/*", "--json", str(models_json)]) == 0
+    assert load_bench("bench_models").main(["--smoke", "--rows", "mae/*", "--json", str(models_json)]) == 0
     bad = _write(tmp_path / "bad.json", {"rows": [{"x": 1}]})
     with pytest.raises(SystemExit):
         report.main([str(models_json), str(bad)])
