@@ -204,36 +204,57 @@ def _comparison(name: str, ours: dict | None, stock: dict | None, needed: float)
     )
 
 
+# (title, group, our variants, stock variants, ratio needed, shapes): our best row against the stock model's best
+MODEL_TARGETS = (
+    (
+        "MAE step >= {}x ViTMAE sdpa + compile",
+        "mae",
+        ("ours", "ours-compile"),
+        ("hf-sdpa-compile",),
+        MAE_RATIO,
+        MAE_SHAPES,
+    ),
+    (
+        "ViT step >= {}x timm vit_small",
+        "vit",
+        ("ours", "ours-compile"),
+        ("timm", "timm-compile"),
+        VIT_RATIO,
+        VIT_SHAPES,
+    ),
+    (
+        "hybrid step >= {}x timm vit_small (same tokens)",
+        "hybrid",
+        ("ours", "ours-compile"),
+        ("timm-vit", "timm-vit-compile"),
+        VIT_RATIO,
+        HYBRID_SHAPES,
+    ),
+)
+
+
+def _simulator_target(
+    name: str, rows: Sequence[dict[str, Any]], needed: float, missing: str, unit: str
+) -> Target:
+    best = max(rows, key=lambda row: row["images_per_second"], default=None)
+    if best is None:
+        return Target(name, "NOT MEASURED", "—", missing)
+    status = "MET" if best["images_per_second"] >= needed else "MISSED"
+    return Target(name, status, f"{best['images_per_second']:,.0f} img/s{unit}", best["name"])
+
+
 def check_targets(reports: dict[str, list[dict[str, Any]]]) -> list[Target]:
     rows = _model_rows(reports["models"])
-    targets = []
-    for shape in MAE_SHAPES:
-        targets.append(
-            _comparison(
-                f"MAE step >= {MAE_RATIO}x ViTMAE sdpa + compile, {shape}",
-                _best(rows, [f"mae/{shape}/ours", f"mae/{shape}/ours-compile"]),
-                rows.get(f"mae/{shape}/hf-sdpa-compile"),
-                MAE_RATIO,
-            )
+    targets = [
+        _comparison(
+            f"{title.format(needed)}, {shape}",
+            _best(rows, [f"{group}/{shape}/{variant}" for variant in ours]),
+            _best(rows, [f"{group}/{shape}/{variant}" for variant in stock]),
+            needed,
         )
-    for shape in VIT_SHAPES:
-        targets.append(
-            _comparison(
-                f"ViT step >= {VIT_RATIO}x timm vit_small, {shape}",
-                _best(rows, [f"vit/{shape}/ours", f"vit/{shape}/ours-compile"]),
-                _best(rows, [f"vit/{shape}/timm", f"vit/{shape}/timm-compile"]),
-                VIT_RATIO,
-            )
-        )
-    for shape in HYBRID_SHAPES:
-        targets.append(
-            _comparison(
-                f"hybrid step >= {VIT_RATIO}x timm vit_small (same tokens), {shape}",
-                _best(rows, [f"hybrid/{shape}/ours", f"hybrid/{shape}/ours-compile"]),
-                _best(rows, [f"hybrid/{shape}/timm-vit", f"hybrid/{shape}/timm-vit-compile"]),
-                VIT_RATIO,
-            )
-        )
+        for title, group, ours, stock, needed, shapes in MODEL_TARGETS
+        for shape in shapes
+    ]
     recipe_rows = [
         row
         for report in reports["recipe"]
@@ -257,33 +278,25 @@ def check_targets(reports: dict[str, list[dict[str, Any]]]) -> list[Target]:
                 "steady ratio" if row.get("steady_ratio") else "overall ratio",
             )
         )
-    simulator_rows = [(report, row) for report in reports["simulator"] for row in report["rows"]]
-    gpu = [row for _, row in simulator_rows if row["device"].startswith("cuda") and row["class"] == "cdm"]
-    best_gpu = max(gpu, key=lambda row: row["images_per_second"], default=None)
+    cdm = [
+        (report, row) for report in reports["simulator"] for row in report["rows"] if row["class"] == "cdm"
+    ]
     targets.append(
-        Target(
+        _simulator_target(
             f"simulator >= {SIMULATOR_GPU_RATE:,.0f} img/s on the GPU, 64 px, 25 subhalos",
-            "NOT MEASURED"
-            if best_gpu is None
-            else ("MET" if best_gpu["images_per_second"] >= SIMULATOR_GPU_RATE else "MISSED"),
-            "—" if best_gpu is None else f"{best_gpu['images_per_second']:,.0f} img/s",
-            "no CUDA simulator row" if best_gpu is None else best_gpu["name"],
+            [row for _, row in cdm if row["device"].startswith("cuda")],
+            SIMULATOR_GPU_RATE,
+            "no CUDA simulator row",
+            "",
         )
     )
-    cpu = [
-        row
-        for report, row in simulator_rows
-        if row["device"] == "cpu" and row["class"] == "cdm" and report.get("torch_threads") == 1
-    ]
-    best_cpu = max(cpu, key=lambda row: row["images_per_second"], default=None)
     targets.append(
-        Target(
+        _simulator_target(
             f"simulator >= {SIMULATOR_CPU_CORE_RATE:,.0f} img/s per CPU core, 64 px, 25 subhalos",
-            "NOT MEASURED"
-            if best_cpu is None
-            else ("MET" if best_cpu["images_per_second"] >= SIMULATOR_CPU_CORE_RATE else "MISSED"),
-            "—" if best_cpu is None else f"{best_cpu['images_per_second']:,.0f} img/s (1 thread)",
-            "no one-thread CPU simulator row" if best_cpu is None else best_cpu["name"],
+            [row for report, row in cdm if row["device"] == "cpu" and report.get("torch_threads") == 1],
+            SIMULATOR_CPU_CORE_RATE,
+            "no one-thread CPU simulator row",
+            " (1 thread)",
         )
     )
     return targets
