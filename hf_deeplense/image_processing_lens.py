@@ -5,7 +5,7 @@ Imports only numpy, torch and transformers: `save_pretrained` copies this file n
 
 Processing order (each step runs on a whole batch array at once; normalisation is per image):
 
-1. **Layout.** Every input becomes a float64 tensor `(N, C, H, W)`. Accepted: numpy arrays and torch tensors of
+1. **Layout.** Every input becomes a tensor `(N, C, H, W)`, processed in float64. Accepted: numpy arrays and torch tensors of
    shape `(H, W)`, `(C, H, W)`, `(H, W, C)`, batches `(N, C, H, W)` / `(N, H, W, C)`, lists of any of these,
    float, integer or bool dtypes; PIL images (modes `F`, `I`, `I;16`, `L`, `RGB`; other modes are converted to
    `RGB`). The channel axis is given by `input_data_format` (`"channels_first"` / `"channels_last"`), or inferred
@@ -148,12 +148,12 @@ class LensImageProcessor(BaseImageProcessor):
             if np.any(np.asarray(settings["image_std"], float) <= 0):
                 raise ValueError(f"image_std must be positive, got {settings['image_std']!r}")
 
-    # -- 1. inputs to a list of (N, C, H, W) float64 batches ------------------------------------------
+    # -- 1. inputs to a list of (N, C, H, W) batches --------------------------------------------------
 
     def _split_images(
         self, images: Any, input_data_format: str | None, num_channels: int
     ) -> list[tuple[list[str], torch.Tensor, bool]]:
-        """Flatten the input to `(item labels, (N, C, H, W) float64 tensor, came_from_pil)` triples: one
+        """Flatten the input to `(item labels, (N, C, H, W) tensor, came_from_pil)` triples: one
         per list item (a batch array stays one triple, processed with whole-batch tensor operations)."""
         if input_data_format is not None and input_data_format not in DATA_FORMATS:
             raise ValueError(
@@ -231,7 +231,7 @@ class LensImageProcessor(BaseImageProcessor):
     def _to_channels_first(
         batch: torch.Tensor, input_data_format: str | None, num_channels: int, label: str
     ) -> torch.Tensor:
-        """`(N, H, W)` / `(N, C, H, W)` / `(N, H, W, C)` -> `(N, C, H, W)` float64 (`label`: the first row's)."""
+        """`(N, H, W)` / `(N, C, H, W)` / `(N, H, W, C)` -> `(N, C, H, W)`, dtype kept (`label`: the first row's)."""
         if batch.ndim == 3:
             batch = batch[:, None]
         elif input_data_format == "channels_last" or (
