@@ -69,23 +69,12 @@ def plot_roc_curves(
     """
     probabilities = softmax(logits)
     labels = np.asarray(labels).reshape(-1)
-    figure, axis = plt.subplots(figsize=(5, 5))
-    for index, name in enumerate(class_names):
-        positives = labels == index
-        if positives.all() or not positives.any():
-            continue
-        false_positive_rate, true_positive_rate, _ = roc_curve(positives, probabilities[:, index])
-        axis.plot(
-            false_positive_rate,
-            true_positive_rate,
-            label=f"{name} (AUC {auc(false_positive_rate, true_positive_rate):.3f})",
-        )
-    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
-    axis.set(
-        xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01)
-    )
-    axis.legend(loc="lower right")
-    return _save(figure, path)
+    curves = {  # one-vs-rest; a class with no positives (or only positives) has no ROC curve
+        name: (probabilities[:, index], labels == index)
+        for index, name in enumerate(class_names)
+        if (labels == index).any() and not (labels == index).all()
+    }
+    return plot_binary_roc_curves(curves, path, title=title)
 
 
 def plot_binary_roc_curves(
