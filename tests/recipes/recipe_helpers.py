@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -13,6 +14,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 CONFIGS = RECIPES / "configs"
+
+
+def load_recipe(name: str):
+    """Import `recipes/<name>.py` (recipes are scripts, not a package) and return the module."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def recipe_env(**extra: str) -> dict[str, str]:

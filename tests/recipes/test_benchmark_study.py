@@ -1,15 +1,14 @@
 """recipes/benchmark.py end to end on the tiny CPU study (real recipe subprocesses, resume), plus the
 aggregation, target checks and recipe arguments of hf_deeplense.training/evaluation.study."""
 
-import importlib.util
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from recipe_helpers import load_recipe
 from transformers import TrainingArguments
 
 from hf_deeplense.evaluation.study import aggregate_rows, check_targets, format_target_lines, results_markdown
@@ -25,14 +24,6 @@ from hf_deeplense.training.study import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "recipes" / "configs"
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow  # ~70 s on 2 shared cores: 5 recipe subprocesses

@@ -1,21 +1,12 @@
 """Smoke test of recipes/domain_adapt.py on the tiny CPU config (source-only, DANN, ADDA)."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from recipe_helpers import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_tiny_run_reports_target_auc_per_method(tmp_path):

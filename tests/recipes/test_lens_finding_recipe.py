@@ -1,25 +1,16 @@
 """Smoke test of recipes/lens_finding.py on the tiny CPU config, and its label-leakage guard."""
 
 import gc
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from recipe_helpers import load_recipe
 
 from hf_deeplense.models.lensfinder import DeepLenseLensFinderConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--config", str(ROOT / "recipes" / "configs" / "lens_finding_tiny.yaml")]
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
