@@ -30,10 +30,9 @@ from hf_deeplense.training.data import (
     DataArguments,
     RecipeCollator,
     as_dict,
-    load_splits,
     make_augment,
     make_image_processor,
-    simulated_splits,
+    pretraining_data,
     with_row_index,
 )
 from hf_deeplense.training.modeling import build_pretraining_model, num_parameters
@@ -62,15 +61,7 @@ def main(args=None) -> dict[str, float]:
     seed_everything(training_args)
     publish_to = take_push_to_hub(training_args)
 
-    if data_args.simulate:
-        train, eval_set, _ = simulated_splits(data_args)
-        num_channels, image_size = train.config.num_channels, train.config.image_size
-        source = f"images simulated on the fly (preset `{data_args.simulate}`)"
-    else:
-        splits = load_splits(data_args, seed=training_args.seed)
-        train, eval_set = splits[data_args.train_split], splits.get(data_args.eval_split)
-        num_channels, image_size, _ = train.features["pixel_values"].shape
-        source = f"`{data_args.dataset}`"
+    train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
     model = build_pretraining_model(
         mae_args.model_type,

@@ -29,9 +29,8 @@ from hf_deeplense.training.data import (
     DataArguments,
     RecipeCollator,
     as_dict,
-    load_splits,
     make_image_processor,
-    simulated_splits,
+    pretraining_data,
     with_row_index,
 )
 from hf_deeplense.training.modeling import num_parameters
@@ -60,15 +59,7 @@ def main(args=None) -> dict[str, float]:
     publish_to = take_push_to_hub(training_args)
     training_args.prediction_loss_only = True  # the evaluation is the NT-Xent loss of held-out views
 
-    if data_args.simulate:
-        train, eval_set, _ = simulated_splits(data_args)
-        num_channels, image_size = train.config.num_channels, train.config.image_size
-        source = f"images simulated on the fly (preset `{data_args.simulate}`)"
-    else:
-        splits = load_splits(data_args, seed=training_args.seed)
-        train, eval_set = splits[data_args.train_split], splits.get(data_args.eval_split)
-        num_channels, image_size, _ = train.features["pixel_values"].shape
-        source = f"`{data_args.dataset}`"
+    train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
     model_config = as_dict(simclr_args.model_config)
     model_config["backbone_config"] = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ __all__ = [
     "make_augment",
     "make_image_processor",
     "materialize",
+    "pretraining_data",
     "simulated_splits",
     "stratified_head",
     "target_statistics",
@@ -211,6 +212,32 @@ def simulated_splits(
         ]
         return train, rows[: data_args.num_simulated_eval], class_names
     return train, materialize(evaluation, data_args.num_simulated_eval), class_names
+
+
+class PretrainingData(NamedTuple):
+    """What a self-supervised recipe trains on: `train` (a split or an endless simulated stream), `eval_set`
+    (None without an evaluation split), the image shape and `source`, a markdown phrase for the model card."""
+
+    train: Any
+    eval_set: Any
+    num_channels: int
+    image_size: int
+    source: str
+
+
+def pretraining_data(data_args: DataArguments, seed: int = 0) -> PretrainingData:
+    """The training and evaluation images of a pre-training recipe: simulated on the fly (`simulate`) or the
+    splits of `dataset` (`load_splits`)."""
+    if data_args.simulate:
+        train, eval_set, _ = simulated_splits(data_args)
+        source = f"images simulated on the fly (preset `{data_args.simulate}`)"
+        return PretrainingData(train, eval_set, train.config.num_channels, train.config.image_size, source)
+    splits = load_splits(data_args, seed=seed)
+    train = splits[data_args.train_split]
+    num_channels, image_size, _ = train.features["pixel_values"].shape
+    return PretrainingData(
+        train, splits.get(data_args.eval_split), num_channels, image_size, f"`{data_args.dataset}`"
+    )
 
 
 def make_image_processor(data_args: DataArguments, num_channels: int, image_size: int) -> LensImageProcessor:

@@ -10,6 +10,7 @@ from hf_deeplense.training.data import (
     finite_target_rows,
     load_splits,
     make_image_processor,
+    pretraining_data,
     simulated_splits,
     target_statistics,
 )
@@ -66,6 +67,19 @@ def test_simulated_splits_small():
     assert len(evaluation) == 6 and all(row["label"] == 0 for row in evaluation)
     first = next(iter(train))
     assert first["pixel_values"].shape == (1, 16, 16)
+
+
+def test_pretraining_data_from_a_dataset_or_simulated(random_lensing_dataset):
+    data = pretraining_data(DataArguments(dataset=str(random_lensing_dataset)))
+    assert len(data.train) == 30 and len(data.eval_set) == 12  # the train and validation splits
+    assert (data.num_channels, data.image_size) == (1, 16)
+    assert data.source == f"`{random_lensing_dataset}`"
+    simulated = pretraining_data(
+        DataArguments(simulate="model_ii", simulation_overrides={"image_size": 12}, num_simulated_eval=3)
+    )
+    assert (simulated.num_channels, simulated.image_size) == (1, 12) and len(simulated.eval_set) == 3
+    assert next(iter(simulated.train))["pixel_values"].shape == (1, 12, 12)
+    assert "simulated on the fly (preset `model_ii`)" in simulated.source
 
 
 def test_seeded_augmentation_depends_on_the_batch_rows_only(random_lensing_dataset):
