@@ -184,6 +184,37 @@ def add_noise(
     return (electrons - sky_per_pixel * total_time) / total_time + sigma * normal
 
 
+def add_deeplense_model_i_noise(
+    images: Tensor,
+    uniform: Tensor,
+    normal: Tensor,
+    exposure_time: Tensor,
+    background_rms: Tensor | float,
+) -> Tensor:
+    """Noisy image in counts, as DeepLenseSim's ``simple_sim`` makes Model I.
+
+    That code adds a Gaussian approximation of the Poisson noise (``sqrt(I / T) z1``) and a Gaussian
+    background (``background_rms z2``) to the model ``I``, multiplies by the exposure time ``T`` and
+    draws Poisson counts of the result clipped at 0. The two Gaussian terms are drawn as one normal
+    of the summed variance:
+
+    ``out = Poisson(max(0, T (I + sqrt(I / T + background_rms^2) z)))``
+
+    Args:
+        images: noiseless images, ``(batch, channels, H, W)``. *Unit: flux per pixel*
+        uniform: uniforms in (0, 1) for the Poisson draw, same shape as ``images``.
+        normal: standard normals, same shape as ``images``.
+        exposure_time: broadcastable to ``images`` (e.g. ``(batch, channels, 1, 1)``). *Unit: s*
+        background_rms: Gaussian background before the multiplication by ``T``. *Unit: flux per pixel*
+
+    Returns:
+        Counts (float tensor of the shape of ``images``).
+    """
+    sigma = torch.sqrt(torch.clamp(images, min=0.0) / exposure_time + background_rms**2)
+    expected = torch.clamp(exposure_time * (images + sigma * normal), min=0.0)
+    return poisson_from_uniform(expected, uniform)
+
+
 def noise_rms(
     images: Tensor,
     exposure_time: Tensor,

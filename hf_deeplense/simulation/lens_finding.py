@@ -26,13 +26,53 @@ import math
 import torch
 
 from . import instrument, light, profiles
+from .draws import add_configured_noise, as_index_list, layout_width, psf_kernels, split_draws, uniform_in
 from .presets import SimulationConfig
 from .rng import draw_normal, draw_uniform, draw_uniform32, image_generators
-from .simulator import _add_noise, _as_index_list, _psf_kernels, _uniform
 
 Tensor = torch.Tensor
 
-N_LENS_FINDING_UNIFORMS = 48
+# The uniforms of every image, in this order. The columns of ``kind_specific`` mean different things
+# for each non-lens kind (:data:`COMPANION_DRAWS`, :data:`SPIRAL_DRAWS`, :data:`RING_DRAWS`).
+LENS_FINDING_DRAWS = {
+    "is_lens": 1,
+    "kind": 1,
+    "red_magnitude": 1,
+    "red_r_eff": 1,
+    "red_n": 1,
+    "red_q": 1,
+    "red_phi": 1,
+    "red_x": 1,
+    "red_y": 1,
+    "unused_a": 2,
+    "theta_e": 1,
+    "mass_q_offset": 1,
+    "mass_phi_offset": 1,
+    "shear": 1,
+    "shear_angle": 1,
+    "source_x": 1,
+    "source_y": 1,
+    "source_r_eff": 1,
+    "source_n": 1,
+    "source_q": 1,
+    "source_phi": 1,
+    "blue_magnitude": 1,
+    "unused_b": 3,
+    "kind_specific": 16,
+    "unused_c": 6,
+}
+COMPANION_DRAWS = {
+    "two_companions": 1,
+    "radius": 2,
+    "angle": 2,
+    "r_eff": 2,
+    "n": 2,
+    "q": 2,
+    "phi": 2,
+    "magnitude_offset": 2,
+}
+SPIRAL_DRAWS = {"disk_q": 1, "three_arms": 1, "arm_pitch": 1, "arm_phase": 1, "magnitude": 1}
+RING_DRAWS = {"radius": 1, "width": 1, "q": 1, "phi": 1, "n_knots": 1, "knot_phase": 1, "magnitude": 1}
 STREAM_NAME = "lens_finding"
 KIND_NAMES = ("red_galaxy", "red_galaxy_with_companions", "spiral", "ring_galaxy", "lens")
 
@@ -41,7 +81,7 @@ def _band_fluxes(cfg: SimulationConfig, magnitude: Tensor, color_uniforms: Tenso
     """``(N, C)`` fluxes in e-/s: reference-band magnitude plus a color per band drawn in ``colors``."""
     per_band = []
     for band in range(cfg.num_channels):
-        color = _uniform(color_uniforms[:, band], colors[band])
+        color = uniform_in(color_uniforms[:, band], colors[band])
         per_band.append(light.magnitude_to_flux(magnitude + color, cfg.zero_point[band]))
     return torch.stack(per_band, dim=1)
 
@@ -115,12 +155,12 @@ def simulate_lens_finding_batch(
     lens_fraction = cfg.lens_fraction if lens_fraction is None else float(lens_fraction)
     if not 0.0 <= lens_fraction <= 1.0:
         raise ValueError(f"lens_fraction must lie in [0, 1], got {lens_fraction}")
-    index_list = _as_index_list(indices)
+    index_list = as_index_list(indices)
     if not index_list:
         raise ValueError("indices is empty: nothing to simulate")
     device = torch.device(device)
     generators = image_generators(seed, STREAM_NAME, index_list)
-    u = draw_uniform(generators, N_LENS_FINDING_UNIFORMS)  # (N, 48) float64
+    u = split_draws(draw_uniform(generators, layout_width(LENS_FINDING_DRAWS)), LENS_FINDING_DRAWS)
     colors = draw_uniform(generators, 4 * cfg.num_channels).reshape(
         -1, 4, cfg.num_channels
     )  # red, blue, disk, ring
@@ -130,11 +170,13 @@ def simulate_lens_finding_batch(
         noise_normal = draw_normal(generators, n_pixels)
     batch = len(index_list)
 
-    is_lens = u[:, 0] < lens_fraction
+    is_lens = u["is_lens"] < lens_fraction
     weights = torch.tensor(cfg.nonlens_weights, dtype=torch.float64)
     thresholds = torch.cumsum(weights, 0) / weights.sum()
     kind = torch.where(
-        is_lens, 4, torch.searchsorted(thresholds, u[:, 1:2].contiguous(), right=True)[:, 0].clamp(max=3)
+        is_lens,
+        4,
+        torch.searchsorted(thresholds, u["kind"][:, None].contiguous(), right=True)[:, 0].clamp(max=3),
     )
 
     def dev(t: Tensor) -> Tensor:
@@ -142,17 +184,17 @@ def simulate_lens_finding_batch(
 
     # red galaxy: the deflector of lenses, the main galaxy of kinds 0, 1, 3 and the bulge of spirals
     red = {
-        "magnitude": _uniform(u[:, 2], cfg.lens_light_magnitude_range),
-        "r_eff": _uniform(u[:, 3], cfg.lens_light_r_eff_range),
-        "n": _uniform(u[:, 4], cfg.lens_light_n_range),
-        "q": _uniform(u[:, 5], cfg.lens_light_q_range),
-        "phi": math.pi * u[:, 6],
-        "x": _uniform(u[:, 7], (-0.1, 0.1)),
-        "y": _uniform(u[:, 8], (-0.1, 0.1)),
+        "magnitude": uniform_in(u["red_magnitude"], cfg.lens_light_magnitude_range),
+        "r_eff": uniform_in(u["red_r_eff"], cfg.lens_light_r_eff_range),
+        "n": uniform_in(u["red_n"], cfg.lens_light_n_range),
+        "q": uniform_in(u["red_q"], cfg.lens_light_q_range),
+        "phi": math.pi * u["red_phi"],
+        "x": uniform_in(u["red_x"], (-0.1, 0.1)),
+        "y": uniform_in(u["red_y"], (-0.1, 0.1)),
     }
     red_flux = _band_fluxes(cfg, red["magnitude"], colors[:, 0], cfg.lens_light_colors)  # (N, C)
     red_flux[kind == 2] *= 0.3  # a spiral's bulge is fainter than an elliptical
-    kernels, pad = _psf_kernels(cfg)
+    kernels, pad = psf_kernels(cfg)
     x, y = instrument.pixel_grid(cfg.image_size, cfg.pixel_scale, pad, device=device)
     pixel_area = cfg.pixel_scale**2
 
@@ -177,26 +219,26 @@ def simulate_lens_finding_batch(
         "galaxy_kind": dev(kind),
     }
 
-    blue_magnitude = _uniform(u[:, 22], cfg.source_magnitude_range)
+    blue_magnitude = uniform_in(u["blue_magnitude"], cfg.source_magnitude_range)
     blue_flux = _band_fluxes(cfg, blue_magnitude, colors[:, 1], cfg.source_colors)  # (N, C)
 
     lenses = is_lens.nonzero().squeeze(1)
     if lenses.numel() > 0:
-        ul = u[lenses]
-        theta_e = _uniform(ul[:, 11], cfg.theta_e_range)
-        q_mass = torch.clamp(red["q"][lenses] + _uniform(ul[:, 12], (-0.1, 0.1)), 0.5, 1.0)
-        phi_mass = red["phi"][lenses] + _uniform(ul[:, 13], (-0.2, 0.2))
-        shear = _uniform(ul[:, 14], cfg.shear_range)
-        shear_angle = math.pi * ul[:, 15]
+        ul = {name: draws[lenses] for name, draws in u.items()}
+        theta_e = uniform_in(ul["theta_e"], cfg.theta_e_range)
+        q_mass = torch.clamp(red["q"][lenses] + uniform_in(ul["mass_q_offset"], (-0.1, 0.1)), 0.5, 1.0)
+        phi_mass = red["phi"][lenses] + uniform_in(ul["mass_phi_offset"], (-0.2, 0.2))
+        shear = uniform_in(ul["shear"], cfg.shear_range)
+        shear_angle = math.pi * ul["shear_angle"]
         source = {
-            "x": _uniform(ul[:, 16], cfg.source_center_range) * theta_e / cfg.theta_e_range[1]
+            "x": uniform_in(ul["source_x"], cfg.source_center_range) * theta_e / cfg.theta_e_range[1]
             + red["x"][lenses],
-            "y": _uniform(ul[:, 17], cfg.source_center_range) * theta_e / cfg.theta_e_range[1]
+            "y": uniform_in(ul["source_y"], cfg.source_center_range) * theta_e / cfg.theta_e_range[1]
             + red["y"][lenses],
-            "r_eff": _uniform(ul[:, 18], cfg.source_r_eff_range),
-            "n": _uniform(ul[:, 19], cfg.source_n_range),
-            "q": _uniform(ul[:, 20], cfg.source_q_range),
-            "phi": math.pi * ul[:, 21],
+            "r_eff": uniform_in(ul["source_r_eff"], cfg.source_r_eff_range),
+            "n": uniform_in(ul["source_n"], cfg.source_n_range),
+            "q": uniform_in(ul["source_q"], cfg.source_q_range),
+            "phi": math.pi * ul["source_phi"],
         }
 
         def b(t: Tensor) -> Tensor:
@@ -253,60 +295,60 @@ def simulate_lens_finding_batch(
 
     companions = (kind == 1).nonzero().squeeze(1)
     if companions.numel() > 0:
-        uc = u[companions]
+        uc = split_draws(u["kind_specific"][companions], COMPANION_DRAWS)
         for slot in range(2):
-            present = (uc[:, 26] < 0.5) | (slot == 0)  # one or two companions
-            radius = _uniform(uc[:, 27 + slot], (1.0, 3.5))
-            angle = 2.0 * math.pi * uc[:, 29 + slot]
+            present = (uc["two_companions"] < 0.5) | (slot == 0)  # one or two companions
+            radius = uniform_in(uc["radius"][:, slot], (1.0, 3.5))
+            angle = 2.0 * math.pi * uc["angle"][:, slot]
             companion = {
                 "x": red["x"][companions] + radius * torch.cos(angle),
                 "y": red["y"][companions] + radius * torch.sin(angle),
-                "r_eff": _uniform(uc[:, 31 + slot], cfg.source_r_eff_range),
-                "n": _uniform(uc[:, 33 + slot], cfg.source_n_range),
-                "q": _uniform(uc[:, 35 + slot], cfg.source_q_range),
-                "phi": math.pi * uc[:, 37 + slot],
+                "r_eff": uniform_in(uc["r_eff"][:, slot], cfg.source_r_eff_range),
+                "n": uniform_in(uc["n"][:, slot], cfg.source_n_range),
+                "q": uniform_in(uc["q"][:, slot], cfg.source_q_range),
+                "phi": math.pi * uc["phi"][:, slot],
             }
             flux = (
                 blue_flux[companions]
                 * present[:, None]
-                * 10.0 ** (-0.4 * _uniform(uc[:, 39 + slot], (-1.0, 1.0)))[:, None]
+                * 10.0 ** (-0.4 * uniform_in(uc["magnitude_offset"][:, slot], (-1.0, 1.0)))[:, None]
             )
             images[companions] += sersic_unit(companion, x, y)[:, None] * dev(flux)[:, :, None, None]
 
     spirals = (kind == 2).nonzero().squeeze(1)
     if spirals.numel() > 0:
-        us = u[spirals]
+        us = split_draws(u["kind_specific"][spirals], SPIRAL_DRAWS)
         disk = {
             "x": red["x"][spirals],
             "y": red["y"][spirals],
             "r_eff": 1.5 * red["r_eff"][spirals],
             "n": torch.ones(len(spirals), dtype=torch.float64),
-            "q": _uniform(us[:, 26], (0.4, 1.0)),
+            "q": uniform_in(us["disk_q"], (0.4, 1.0)),
             "phi": red["phi"][spirals],
         }
         arms = light.spiral_arms(
             x,
             y,
-            dev(2.0 + (us[:, 27] < 0.5).double())[:, None, None],
-            dev(_uniform(us[:, 28], (0.2, 0.5)))[:, None, None],
-            dev(2.0 * math.pi * us[:, 29])[:, None, None],
+            dev(2.0 + (us["three_arms"] < 0.5).double())[:, None, None],
+            dev(uniform_in(us["arm_pitch"], (0.2, 0.5)))[:, None, None],
+            dev(2.0 * math.pi * us["arm_phase"])[:, None, None],
             dev(disk["q"])[:, None, None],
             dev(disk["phi"])[:, None, None],
             dev(disk["x"])[:, None, None],
             dev(disk["y"])[:, None, None],
         )
         profile = sersic_unit(disk, x, y) * (0.3 + 1.7 * arms)
-        disk_magnitude = _uniform(
-            us[:, 30], (cfg.lens_light_magnitude_range[0], cfg.lens_light_magnitude_range[1] + 1.0)
+        disk_magnitude = uniform_in(
+            us["magnitude"], (cfg.lens_light_magnitude_range[0], cfg.lens_light_magnitude_range[1] + 1.0)
         )
         flux = _band_fluxes(cfg, disk_magnitude, colors[spirals, 2], cfg.source_colors)
         images[spirals] += profile[:, None] * dev(flux)[:, :, None, None]
 
     rings = (kind == 3).nonzero().squeeze(1)
     if rings.numel() > 0:
-        ur = u[rings]
-        ring_radius = _uniform(ur[:, 26], cfg.theta_e_range)
-        width = _uniform(ur[:, 27], (0.1, 0.35))
+        ur = split_draws(u["kind_specific"][rings], RING_DRAWS)
+        ring_radius = uniform_in(ur["radius"], cfg.theta_e_range)
+        width = uniform_in(ur["width"], (0.1, 0.35))
 
         def b(t: Tensor) -> Tensor:
             return dev(t)[:, None, None]
@@ -317,8 +359,8 @@ def simulate_lens_finding_batch(
             1.0,
             b(ring_radius),
             b(width),
-            b(_uniform(ur[:, 28], (0.6, 1.0))),
-            b(math.pi * ur[:, 29]),
+            b(uniform_in(ur["q"], (0.6, 1.0))),
+            b(math.pi * ur["phi"]),
             b(red["x"][rings]),
             b(red["y"][rings]),
         )
@@ -327,20 +369,20 @@ def simulate_lens_finding_batch(
         knots = light.spiral_arms(
             x,
             y,
-            b(torch.floor(_uniform(ur[:, 30], (2.0, 6.0)))),
+            b(torch.floor(uniform_in(ur["n_knots"], (2.0, 6.0)))),
             b(torch.full_like(width, 1.5)),
-            b(2 * math.pi * ur[:, 31]),
+            b(2 * math.pi * ur["knot_phase"]),
             center_x=b(red["x"][rings]),
             center_y=b(red["y"][rings]),
             sharpness=2.0,
         )
         ring = ring * (0.4 + 1.2 * knots)
-        ring_magnitude = _uniform(ur[:, 32], cfg.source_magnitude_range) - 0.5
+        ring_magnitude = uniform_in(ur["magnitude"], cfg.source_magnitude_range) - 0.5
         flux = _band_fluxes(cfg, ring_magnitude, colors[rings, 3], cfg.source_colors)
         images[rings] += ring[:, None] * dev(flux)[:, :, None, None]
 
     images = instrument.convolve_psf(images, kernels)
     if cfg.add_noise:
         exposure = torch.full((batch,), cfg.exposure_time[cfg.reference_band], device=device)
-        images = _add_noise(cfg, images, exposure, noise_uniform, noise_normal)
+        images = add_configured_noise(cfg, images, exposure, noise_uniform, noise_normal)
     return {"images": images, "labels": is_lens.to(device=device, dtype=torch.long), "meta": meta}

@@ -1,8 +1,30 @@
 """Simulation presets: one flat, documented, validated dataclass and the named DeepLense set-ups.
 
-Ranges are ``(low, high)`` tuples drawn uniformly per image unless a field says otherwise; per-band
-fields are tuples with one entry per band. See /docs (PHYSICS) for where the numbers come from:
-DeepLenseSim (Models I-III), PyAutoLens "Models A/B" (Common Test I) and HSC-like lens finding.
+Ranges are ``(low, high)`` tuples drawn uniformly per image unless a field says otherwise (a range
+with ``low == high`` fixes the value); per-band fields are tuples with one entry per band.
+
+Two families of substructure presets:
+
+- **Physical** (``model_i``, ``model_ii``, ``model_iii``, ``model_ab``): the intended physics of each
+  DeepLense set, made harder on purpose: the macro lens (Einstein radius, ellipticity, orientation,
+  shear) and the source vary per image, substructure mass is compensated so that ring size does not
+  give the class away, noise follows the instrument, and the CDM mass function has the physical
+  slope -1.9. Use them to ask whether a model sees substructure.
+- **DeepLense-compatible replicas** (``deeplense_model_i``, ``deeplense_model_ii``,
+  ``deeplense_model_iii``): what DeepLenseSim's code (``deeplense/lens.py`` and the ``Model_*``
+  scripts) really produced for the public files. The lens is the same for every image (SIE from
+  M = 1e12 Msun, e1 = 0.1, shear gamma1 = 0.05), the source varies only in position, CDM is exactly
+  25 point masses with slope -0.9, the vortex is 100 point masses on a line, nothing compensates the
+  added mass (so the ring's size alone separates the classes well), Model II and III images are
+  noiseless and Model I has that code's noise. Use them to compare with published DeepLense figures
+  and to run on the public files.
+
+Model II and III replicas also reproduce lenstronomy's ``z_source_convention`` rescaling
+(``deflection_scale_range``): the code asks ``SimAPI`` for reduced deflections at z = 2.5 while its source
+sits at z = 1, and lenstronomy 1.14 rescales every deflection by
+``(D_ds / D_s)(z_s = 1) / (D_ds / D_s)(z_s = 2.5) = 0.634`` (ring at 0.81" instead of 1.28"). Older
+lenstronomy releases may not have rescaled; the released files may have either ring size, so
+:data:`MACRO_SPREAD` gives overrides that train one model for both.
 """
 
 from __future__ import annotations
@@ -14,6 +36,7 @@ from dataclasses import dataclass
 
 SUBSTRUCTURE_CLASSES = ("no_sub", "cdm", "axion", "sphere", "vortex")
 LENS_FINDING_CLASSES = ("non_lens", "lens")
+NOISE_MODELS = ("simapi", "deeplense_model_i")
 
 
 @dataclass(frozen=True)
@@ -36,15 +59,17 @@ class SimulationConfig:
         theta_e_range: Einstein radius of the whole lens (host + substructure, see
             ``compensate_substructure_mass``). *Unit: arcsec*
         q_range: axis ratio of the SIE (minor / major).
-        shear_range: external shear magnitude; its angle is uniform. The direction of the SIE major
-            axis is uniform in [0, pi).
+        phi_range: position angle of the SIE major axis. *Unit: rad*
+        shear_range: external shear magnitude.
+        shear_angle_range: shear angle ``psi`` (``gamma1, gamma2 = shear (cos 2 psi, sin 2 psi)``). *Unit: rad*
         host_mass: mass of the host halo, used to convert substructure masses into Einstein radii
             (``theta_m^2 = theta_e^2 m / host_mass``). *Unit: Msun*
 
     Source (elliptical Sersic):
         source_r_eff_range: half-light radius (geometric mean). *Unit: arcsec*
         source_n_range: Sersic index.
-        source_q_range: axis ratio (position angle uniform).
+        source_q_range: axis ratio.
+        source_phi_range: position angle of the source major axis. *Unit: rad*
         source_center_range: range of each coordinate of the source centre. *Unit: arcsec*
         source_magnitude_range: magnitude in the reference band. *Unit: mag*
 
@@ -57,17 +82,26 @@ class SimulationConfig:
         vortex_mass: mass of the DeepLense axion vortex line. *Unit: Msun*
         axion_mass_log10_range: ``log10(m_a / eV)``, uniform (the regression target).
         de_broglie_scale: ``lambda = de_broglie_scale * 1e-22 eV / m_a``; the line is ``2 lambda`` long. *Unit: arcsec*
+        vortex_point_masses: 0 draws the vortex as the exact uniform line mass; ``K >= 2`` as DeepLenseSim
+            does, ``K`` equal point masses at ``linspace(-lambda, lambda, K)`` along the line.
         ab_substructure_fraction: substructure mass / host mass for ``sphere`` and ``vortex``.
         ab_n_subhalos: number of point masses of ``sphere``.
         ab_sphere_radius_range: distance of the ``sphere`` masses from the centre. *Unit: arcsec*
         ab_vortex_length: length of the ``vortex`` line (a uniform line mass, the exact limit of a chain). *Unit: arcsec*
         compensate_substructure_mass: scale the host Einstein radius so that the mass inside the
             Einstein circle equals that of the same lens without substructure (no ring-size shortcut).
+        deflection_scale_range: factor on every deflection (host, shear, substructure), drawn per
+            image. 1 is the physical lens; DeepLense-compatible Model II/III replicas fix it at
+            lenstronomy's ``z_source_convention`` rescaling (see the module docstring).
         subhalo_chunk_elements: subhalos are evaluated one at a time on groups of images, with
             temporaries of at most this many elements (bounded memory for any number of subhalos).
 
     Noise (all per band, lenstronomy ``SimAPI`` conventions, images in e-/s):
         add_noise: False gives noiseless (PSF-convolved) images.
+        noise_model: ``"simapi"`` (lenstronomy ``SimAPI``: Poisson on source and sky, read noise, images
+            in e-/s) or ``"deeplense_model_i"`` (DeepLenseSim's Model I: Gaussian noise of variance
+            ``I / T + background_rms^2``, times ``T``, then Poisson: images in counts; sky, read noise
+            and ``num_exposures`` are not used).
         zero_point: magnitude of 1 e-/s. *Unit: mag*
         sky_brightness: sky surface brightness (None: no sky). *Unit: mag / arcsec^2*
         exposure_time: time of one exposure. *Unit: s*
@@ -98,12 +132,15 @@ class SimulationConfig:
     host_profile: str = "sie"
     theta_e_range: tuple[float, float] = (1.1, 1.4)
     q_range: tuple[float, float] = (0.7, 1.0)
+    phi_range: tuple[float, float] = (0.0, math.pi)
     shear_range: tuple[float, float] = (0.0, 0.1)
+    shear_angle_range: tuple[float, float] = (0.0, math.pi)
     host_mass: float = 1e12
 
     source_r_eff_range: tuple[float, float] = (0.2, 0.3)
     source_n_range: tuple[float, float] = (0.8, 1.5)
     source_q_range: tuple[float, float] = (0.7, 1.0)
+    source_phi_range: tuple[float, float] = (0.0, math.pi)
     source_center_range: tuple[float, float] = (-0.35, 0.35)
     source_magnitude_range: tuple[float, float] = (19.5, 20.5)
 
@@ -114,14 +151,17 @@ class SimulationConfig:
     vortex_mass: float = 3e10
     axion_mass_log10_range: tuple[float, float] = (-24.0, -22.0)
     de_broglie_scale: float = 0.03
+    vortex_point_masses: int = 0
     ab_substructure_fraction: float = 0.01
     ab_n_subhalos: int = 25
     ab_sphere_radius_range: tuple[float, float] = (0.0, 1.0)
     ab_vortex_length: float = 1.0
     compensate_substructure_mass: bool = True
+    deflection_scale_range: tuple[float, float] = (1.0, 1.0)
     subhalo_chunk_elements: int = 1 << 17
 
     add_noise: bool = True
+    noise_model: str = "simapi"
     zero_point: tuple[float, ...] = (24.0,)
     sky_brightness: tuple[float | None, ...] = (22.35,)
     exposure_time: tuple[float, ...] = (565.0,)
@@ -188,6 +228,12 @@ class SimulationConfig:
             fail("lens_fraction", f"must lie in [0, 1], got {self.lens_fraction}")
         if len(self.nonlens_weights) != 4 or min(self.nonlens_weights) < 0 or sum(self.nonlens_weights) <= 0:
             fail("nonlens_weights", f"must be 4 non-negative weights, got {self.nonlens_weights}")
+        if self.vortex_point_masses < 0 or self.vortex_point_masses == 1:
+            fail("vortex_point_masses", f"must be 0 (exact line) or >= 2, got {self.vortex_point_masses}")
+        if self.deflection_scale_range[0] <= 0:
+            fail("deflection_scale_range", f"must be > 0, got {self.deflection_scale_range}")
+        if self.noise_model not in NOISE_MODELS:
+            fail("noise_model", f"must be one of {NOISE_MODELS}, got {self.noise_model!r}")
         if self.subhalo_chunk_elements < 1:
             fail("subhalo_chunk_elements", f"must be >= 1, got {self.subhalo_chunk_elements}")
 
@@ -285,6 +331,104 @@ PRESETS: dict[str, SimulationConfig] = {
         source_colors=((0.0, 0.5), (0.0, 0.0), (-0.3, 0.0)),
     ),
 }
+
+
+# DeepLenseSim's fixed macro model (deeplense/lens.py): an SIE of M = 1e12 Msun at z = 0.5 lensing a
+# source at z = 1 (Einstein radius from that code's mass_to_radius, which uses luminosity distances),
+# e1, e2 = 0.1, 0 and shear gamma1, gamma2 = 0.05, 0; the source is a Sersic with R = 0.25", n = 1 and
+# e1, e2 = -0.1, 0.1 whose centre alone varies. Ellipticities in lenstronomy's (e1, e2) convention are
+# given here as q = (1 - |e|) / (1 + |e|) and phi = atan2(e2, e1) / 2. Our pixel rows run from the top
+# (largest y) while lenstronomy's run from the bottom, so the arrays equal DeepLenseSim's when the
+# scene is mirrored in y: only the source's position angle changes sign (phi -> pi - phi).
+DEEPLENSE_THETA_E = 1.2815  # arcsec
+DEEPLENSE_LENS_Q = 0.9 / 1.1
+DEEPLENSE_SOURCE_Q = 0.7522
+DEEPLENSE_SOURCE_PHI = math.pi - 3.0 * math.pi / 8.0
+# lenstronomy's z_source_convention = 2.5 rescaling of deflections for a source at z = 1 (flat LCDM,
+# H0 = 70, Om0 = 0.3): (D_ds / D_s)(1.0) / (D_ds / D_s)(2.5).
+DEEPLENSE_Z_CONVENTION_SCALE = 0.6337
+# Model II and III: `simple_sim_2` returns image_model + image_model, i.e. the source twice as bright.
+DOUBLED_MAGNITUDE_SHIFT = 2.5 * math.log10(2.0)
+
+DEEPLENSE_REPLICA = {
+    "theta_e_range": (DEEPLENSE_THETA_E, DEEPLENSE_THETA_E),
+    "q_range": (DEEPLENSE_LENS_Q, DEEPLENSE_LENS_Q),
+    "phi_range": (0.0, 0.0),
+    "shear_range": (0.05, 0.05),
+    "shear_angle_range": (0.0, 0.0),
+    "source_r_eff_range": (0.25, 0.25),
+    "source_n_range": (1.0, 1.0),
+    "source_q_range": (DEEPLENSE_SOURCE_Q, DEEPLENSE_SOURCE_Q),
+    "source_phi_range": (DEEPLENSE_SOURCE_PHI, DEEPLENSE_SOURCE_PHI),
+    "source_center_range": (-0.35, 0.35),
+    "n_subhalos": 25,
+    "subhalo_mass_slope": -0.9,
+    "vortex_point_masses": 100,
+    "compensate_substructure_mass": False,
+    "psf_truncation": 5.0,
+}
+
+# Overrides that spread the replica's macro model (ring radius 0.70-1.41", small ellipticity, angle and
+# shear spreads), so that one checkpoint serves DeepLense files made with either lenstronomy
+# behaviour: ``get_preset("deeplense_model_ii", **MACRO_SPREAD)``.
+MACRO_SPREAD = {
+    "deflection_scale_range": (0.55, 1.1),
+    "q_range": (0.75, 0.9),
+    "phi_range": (-0.3, 0.3),
+    "shear_range": (0.03, 0.07),
+    "shear_angle_range": (-0.3, 0.3),
+}
+
+PRESETS.update(
+    {
+        # DeepLenseSim Model I (`simple_sim`): 150 px of 0.05", Gaussian PSF 0.087" cut at 3 sigma, no
+        # deflection rescaling (a plain LensModel), source amp = 20 (magnitude 22.06 at zero point 25),
+        # that code's noise (exposure 10^U(3, 3.5), background 0.01): images in counts.
+        "deeplense_model_i": SimulationConfig(
+            name="deeplense_model_i",
+            image_size=150,
+            pixel_scale=0.05,
+            bands=("model_i",),
+            psf_fwhm=(0.087,),
+            source_magnitude_range=(22.0631, 22.0631),
+            zero_point=(25.0,),
+            sky_brightness=(None,),
+            exposure_time=(1000.0,),
+            exposure_time_log10_spread=0.5,
+            num_exposures=1,
+            read_noise=0.0,
+            background_rms=0.01,
+            noise_model="deeplense_model_i",
+            **{**DEEPLENSE_REPLICA, "psf_truncation": 3.0},
+        ),
+        # DeepLenseSim Model II (`simple_sim_2`, lenstronomy 1.14's Euclid VIS): 64 px of 0.101", Gaussian
+        # PSF 0.16", source magnitude 20 at zero point 25.72 (older lenstronomy: 24.0, a constant factor
+        # of 4.9 in flux), doubled; deflections rescaled; no noise.
+        "deeplense_model_ii": SimulationConfig(
+            name="deeplense_model_ii",
+            zero_point=(25.72,),
+            source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
+            add_noise=False,
+            deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
+            **DEEPLENSE_REPLICA,
+        ),
+        # DeepLenseSim Model III: its scripts call set_instrument("hst"), which sets nothing in
+        # deeplense/lens.py, so the published code cannot say which instrument made the files. This
+        # replica keeps Model II's pipeline (`simple_sim_2`: doubled, noiseless, rescaled) on the HST
+        # WFC3 F160W grid of the Model III description: 64 px of 0.08", PSF 0.08", zero point 25.96.
+        "deeplense_model_iii": SimulationConfig(
+            name="deeplense_model_iii",
+            pixel_scale=0.08,
+            bands=("F160W",),
+            psf_fwhm=(0.08,),
+            zero_point=(25.96,),
+            source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
+            add_noise=False,
+            deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
+            **DEEPLENSE_REPLICA,
+        ),
+    }
+)
 
 
 def get_preset(name: str, **overrides) -> SimulationConfig:

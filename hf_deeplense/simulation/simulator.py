@@ -1,8 +1,8 @@
-"""Batched DeepLense image simulation: ``simulate_batch`` (substructure classes) and lens finding.
+"""Batched DeepLense image simulation of the substructure classes: ``simulate_batch``.
 
 Image ``i`` of class ``c`` depends only on ``(cfg, seed, c, i)``: its random numbers come from its own
-generator (:mod:`.rng`), drawn in a fixed order (16 lens/source uniforms, the class's substructure
-uniforms, then per-pixel noise), and all arithmetic is element-wise per image.
+generator (:mod:`.rng`), drawn in a fixed order (the 16 :data:`LENS_SOURCE_DRAWS`, the class's
+:func:`substructure_draws`, then per-pixel noise), and all arithmetic is element-wise per image.
 
 Substructure-mass compensation (``cfg.compensate_substructure_mass``): ``params["theta_e"]`` is the
 Einstein radius of the whole lens, drawn from the same range for every class. The host SIE gets
@@ -15,39 +15,50 @@ the Einstein circle, hence the ring size, is then the same with and without subs
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 
 from . import instrument, light, profiles
+from .draws import add_configured_noise, as_index_list, layout_width, psf_kernels, split_draws, uniform_in
 from .presets import SUBSTRUCTURE_CLASSES, SimulationConfig
 from .rng import draw_normal, draw_uniform, draw_uniform32, image_generators
 
 Tensor = torch.Tensor
 
-N_BASE_UNIFORMS = 16
+# The 16 lens and source uniforms every image draws first, in this order.
+LENS_SOURCE_DRAWS = {
+    "theta_e": 1,
+    "q": 1,
+    "phi": 1,
+    "shear": 1,
+    "shear_angle": 1,
+    "source_x": 1,
+    "source_y": 1,
+    "source_r_eff": 1,
+    "source_n": 1,
+    "source_q": 1,
+    "source_phi": 1,
+    "source_magnitude": 1,
+    "exposure_time": 1,
+    "deflection_scale": 1,
+    "unused": 2,
+}
 
 
-def _as_index_list(indices: Iterable[int] | Tensor) -> list[int]:
-    if isinstance(indices, Tensor):
-        indices = indices.tolist()
-    indices = [int(i) for i in indices]
-    if any(i < 0 for i in indices):
-        raise ValueError("image indices must be non-negative")
-    return indices
-
-
-def _uniform(u: Tensor, value_range: Sequence[float]) -> Tensor:
-    low, high = value_range
-    return low + (high - low) * u
-
-
-def _psf_kernels(cfg: SimulationConfig) -> tuple[list[Tensor], int]:
-    kernels = [
-        instrument.gaussian_psf_kernel_1d(f, cfg.pixel_scale, cfg.psf_truncation) for f in cfg.psf_fwhm
-    ]
-    return kernels, max(len(k) for k in kernels) // 2
+def substructure_draws(cfg: SimulationConfig, class_name: str) -> dict[str, int]:
+    """The uniforms one image of ``class_name`` draws after :data:`LENS_SOURCE_DRAWS`, in order."""
+    if class_name == "cdm":
+        return {"mass": cfg.n_subhalos, "radius": cfg.n_subhalos, "angle": cfg.n_subhalos}
+    if class_name == "sphere":
+        return {"radius": cfg.ab_n_subhalos, "angle": cfg.ab_n_subhalos}
+    if class_name == "axion":
+        return {"log10_m_a": 1, "angle": 1}
+    if class_name == "vortex":
+        return {"angle": 1}
+    return {}
 
 
 def sie_mass_factor(q: Tensor, n_angles: int = 64) -> Tensor:
@@ -60,131 +71,168 @@ def sie_mass_factor(q: Tensor, n_angles: int = 64) -> Tensor:
     return 0.5 * (1.0 / denominator).mean(dim=-1) * 2.0 * math.pi
 
 
-def _lens_and_source_params(cfg: SimulationConfig, base: Tensor) -> dict[str, Tensor]:
-    """Main-lens and source parameters (float64, CPU) from the 16 base uniforms of each image."""
-    theta_e = _uniform(base[:, 0], cfg.theta_e_range)
-    q = _uniform(base[:, 1], cfg.q_range) if cfg.host_profile == "sie" else torch.ones_like(theta_e)
-    phi = math.pi * base[:, 2]
-    shear = _uniform(base[:, 3], cfg.shear_range)
-    shear_angle = math.pi * base[:, 4]
-    exposure_factor = 10.0 ** (cfg.exposure_time_log10_spread * base[:, 12])
+def _lens_and_source_params(cfg: SimulationConfig, draws: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Main-lens and source parameters (float64, CPU) from the named lens/source uniforms."""
+    theta_e = uniform_in(draws["theta_e"], cfg.theta_e_range)
+    q = uniform_in(draws["q"], cfg.q_range) if cfg.host_profile == "sie" else torch.ones_like(theta_e)
+    shear = uniform_in(draws["shear"], cfg.shear_range)
+    shear_angle = uniform_in(draws["shear_angle"], cfg.shear_angle_range)
+    exposure_factor = 10.0 ** (cfg.exposure_time_log10_spread * draws["exposure_time"])
     return {
         "theta_e": theta_e,
         "q": q,
-        "phi": phi,
+        "phi": uniform_in(draws["phi"], cfg.phi_range),
         "gamma1": shear * torch.cos(2.0 * shear_angle),
         "gamma2": shear * torch.sin(2.0 * shear_angle),
-        "source_x": _uniform(base[:, 5], cfg.source_center_range),
-        "source_y": _uniform(base[:, 6], cfg.source_center_range),
-        "source_r_eff": _uniform(base[:, 7], cfg.source_r_eff_range),
-        "source_n": _uniform(base[:, 8], cfg.source_n_range),
-        "source_q": _uniform(base[:, 9], cfg.source_q_range),
-        "source_phi": math.pi * base[:, 10],
-        "source_magnitude": _uniform(base[:, 11], cfg.source_magnitude_range),
+        "source_x": uniform_in(draws["source_x"], cfg.source_center_range),
+        "source_y": uniform_in(draws["source_y"], cfg.source_center_range),
+        "source_r_eff": uniform_in(draws["source_r_eff"], cfg.source_r_eff_range),
+        "source_n": uniform_in(draws["source_n"], cfg.source_n_range),
+        "source_q": uniform_in(draws["source_q"], cfg.source_q_range),
+        "source_phi": uniform_in(draws["source_phi"], cfg.source_phi_range),
+        "source_magnitude": uniform_in(draws["source_magnitude"], cfg.source_magnitude_range),
         "exposure_time": cfg.exposure_time[cfg.reference_band] * exposure_factor,
+        "deflection_scale": uniform_in(draws["deflection_scale"], cfg.deflection_scale_range),
     }
 
 
-def _substructure_uniform_count(cfg: SimulationConfig, class_name: str) -> int:
-    return {"no_sub": 0, "cdm": 3 * cfg.n_subhalos, "axion": 2, "sphere": 2 * cfg.ab_n_subhalos, "vortex": 1}[
-        class_name
-    ]
+@dataclasses.dataclass
+class Substructure:
+    """The substructure of a batch of images of one class (float64 on the CPU until moved).
+
+    Attributes:
+        point_theta, point_x, point_y: Einstein radii and positions of the point masses, ``(N, K)``
+            (``K = 0`` without point masses). *Unit: arcsec*
+        line_theta, line_length, line_phi: a uniform line mass through the centre, ``(N,)`` each
+            (its mass in ``theta^2``, its length and angle), or None without one. *Unit: arcsec, rad*
+        log10_m_a: ``log10(m_a / eV)`` of the axion vortex, ``(N,)``; NaN for other classes.
+        subhalo_mass_fraction: substructure mass / host mass, ``(N,)``.
+        enclosed: substructure mass inside the Einstein circle in ``theta^2`` (times pi = mass), ``(N,)``.
+    """
+
+    point_theta: Tensor
+    point_x: Tensor
+    point_y: Tensor
+    log10_m_a: Tensor
+    subhalo_mass_fraction: Tensor
+    enclosed: Tensor
+    line_theta: Tensor | None = None
+    line_length: Tensor | None = None
+    line_phi: Tensor | None = None
+
+    def to(self, **kwargs) -> Substructure:
+        return Substructure(
+            **{
+                field.name: None
+                if getattr(self, field.name) is None
+                else getattr(self, field.name).to(**kwargs)
+                for field in dataclasses.fields(self)
+            }
+        )
 
 
 def _substructure(
-    cfg: SimulationConfig, class_name: str, extra: Tensor, theta_e: Tensor
-) -> dict[str, Tensor]:
-    """Substructure of one class (float64, CPU): point masses and/or one line mass through the centre.
-
-    Returns a dict with ``point_theta`` / ``point_x`` / ``point_y`` ``(N, K)``, ``line_theta`` /
-    ``line_length`` / ``line_phi`` ``(N,)``, ``log10_m_a`` and ``subhalo_mass_fraction`` ``(N,)`` and the
-    substructure mass inside the Einstein circle ``enclosed`` (in ``theta^2``, times pi = mass).
-    """
+    cfg: SimulationConfig, class_name: str, draws: dict[str, Tensor], theta_e: Tensor
+) -> Substructure:
+    """Substructure of one class: point masses (cdm, sphere, a DeepLenseSim vortex) or a line mass."""
     batch = theta_e.shape[0]
     zeros = torch.zeros(batch, dtype=torch.float64)
-    out = {
-        "point_theta": torch.zeros(batch, 0, dtype=torch.float64),
-        "point_x": torch.zeros(batch, 0, dtype=torch.float64),
-        "point_y": torch.zeros(batch, 0, dtype=torch.float64),
-        "line_theta": zeros,
-        "line_length": zeros + 1.0,
-        "line_phi": zeros,
-        "log10_m_a": torch.full((batch,), math.nan, dtype=torch.float64),
-        "subhalo_mass_fraction": zeros,
-        "enclosed": zeros,
-    }
+    no_points = torch.zeros(batch, 0, dtype=torch.float64)
+    log10_m_a = torch.full((batch,), math.nan, dtype=torch.float64)
     theta_sq_per_msun = theta_e[:, None] ** 2 / cfg.host_mass  # (N, 1)
-    if class_name == "cdm":
-        k = cfg.n_subhalos
-        exponent = cfg.subhalo_mass_slope + 1.0
-        low, high = (m**exponent for m in cfg.subhalo_mass_range)
-        masses = (low + (high - low) * extra[:, :k]) ** (1.0 / exponent)  # inverse CDF of dN/dm ∝ m^slope
-        radius = _uniform(extra[:, k : 2 * k], cfg.subhalo_radius_range)
-        angle = 2.0 * math.pi * extra[:, 2 * k : 3 * k]
-        out["subhalo_mass_fraction"] = masses.sum(dim=1) / cfg.host_mass
-    elif class_name == "sphere":
-        k = cfg.ab_n_subhalos
-        masses = torch.full((batch, k), cfg.ab_substructure_fraction * cfg.host_mass / k, dtype=torch.float64)
-        radius = _uniform(extra[:, :k], cfg.ab_sphere_radius_range)
-        angle = 2.0 * math.pi * extra[:, k : 2 * k]
-        out["subhalo_mass_fraction"] = zeros + cfg.ab_substructure_fraction
+    if class_name == "no_sub":
+        return Substructure(no_points, no_points, no_points, log10_m_a, zeros, zeros)
+
     if class_name in ("cdm", "sphere"):
-        point_theta_sq = masses * theta_sq_per_msun
-        out["point_theta"] = torch.sqrt(point_theta_sq)
-        out["point_x"] = radius * torch.cos(angle)
-        out["point_y"] = radius * torch.sin(angle)
-        out["enclosed"] = (point_theta_sq * (radius < theta_e[:, None])).sum(dim=1)
-    if class_name in ("axion", "vortex"):
-        if class_name == "axion":
-            log10_m_a = _uniform(extra[:, 0], cfg.axion_mass_log10_range)
-            de_broglie = cfg.de_broglie_scale * 10.0 ** (-22.0 - log10_m_a)  # lambda in arcsec
-            out["log10_m_a"] = log10_m_a
-            out["line_length"] = 2.0 * de_broglie
-            line_mass = zeros + cfg.vortex_mass
+        if class_name == "cdm":
+            exponent = cfg.subhalo_mass_slope + 1.0
+            low, high = (m**exponent for m in cfg.subhalo_mass_range)
+            masses = (low + (high - low) * draws["mass"]) ** (
+                1.0 / exponent
+            )  # inverse CDF of dN/dm ∝ m^slope
+            radius = uniform_in(draws["radius"], cfg.subhalo_radius_range)
         else:
-            out["line_length"] = zeros + cfg.ab_vortex_length
-            line_mass = zeros + cfg.ab_substructure_fraction * cfg.host_mass
-            out["subhalo_mass_fraction"] = zeros + cfg.ab_substructure_fraction
-        out["line_phi"] = math.pi * extra[:, -1]
-        line_theta_sq = line_mass * theta_sq_per_msun[:, 0]
-        out["line_theta"] = torch.sqrt(line_theta_sq)
-        inside = torch.clamp(theta_e / (0.5 * out["line_length"]), max=1.0)  # fraction of the line inside
-        out["enclosed"] = line_theta_sq * inside
-    return out
+            per_mass = cfg.ab_substructure_fraction * cfg.host_mass / cfg.ab_n_subhalos
+            masses = torch.full((batch, cfg.ab_n_subhalos), per_mass, dtype=torch.float64)
+            radius = uniform_in(draws["radius"], cfg.ab_sphere_radius_range)
+        angle = 2.0 * math.pi * draws["angle"]
+        point_theta_sq = masses * theta_sq_per_msun
+        return Substructure(
+            point_theta=torch.sqrt(point_theta_sq),
+            point_x=radius * torch.cos(angle),
+            point_y=radius * torch.sin(angle),
+            log10_m_a=log10_m_a,
+            subhalo_mass_fraction=masses.sum(dim=1) / cfg.host_mass,
+            enclosed=(point_theta_sq * (radius < theta_e[:, None])).sum(dim=1),
+        )
+
+    # a line through the centre: the DeepLense axion vortex or the Models A/B vortex
+    if class_name == "axion":
+        log10_m_a = uniform_in(draws["log10_m_a"], cfg.axion_mass_log10_range)
+        length = 2.0 * cfg.de_broglie_scale * 10.0 ** (-22.0 - log10_m_a)  # 2 lambda, arcsec
+        line_mass = cfg.vortex_mass
+        fraction = zeros
+    else:
+        length = zeros + cfg.ab_vortex_length
+        line_mass = cfg.ab_substructure_fraction * cfg.host_mass
+        fraction = zeros + cfg.ab_substructure_fraction
+    phi = math.pi * draws["angle"]
+    line_theta_sq = line_mass * theta_sq_per_msun[:, 0]
+    if class_name == "axion" and cfg.vortex_point_masses:
+        # DeepLenseSim's vortex: equal point masses at linspace(-lambda, lambda, K) along the line
+        k = cfg.vortex_point_masses
+        along = torch.linspace(-0.5, 0.5, k, dtype=torch.float64)[None] * length[:, None]  # (N, K)
+        point_theta_sq = (line_theta_sq / k)[:, None].expand(-1, k)
+        return Substructure(
+            point_theta=torch.sqrt(point_theta_sq),
+            point_x=along * torch.cos(phi)[:, None],
+            point_y=along * torch.sin(phi)[:, None],
+            log10_m_a=log10_m_a,
+            subhalo_mass_fraction=fraction,
+            enclosed=(point_theta_sq * (along.abs() < theta_e[:, None])).sum(dim=1),
+        )
+    inside = torch.clamp(theta_e / (0.5 * length), max=1.0)  # fraction of the line inside the circle
+    return Substructure(
+        point_theta=no_points,
+        point_x=no_points,
+        point_y=no_points,
+        log10_m_a=log10_m_a,
+        subhalo_mass_fraction=fraction,
+        enclosed=line_theta_sq * inside,
+        line_theta=torch.sqrt(line_theta_sq),
+        line_length=length,
+        line_phi=phi,
+    )
 
 
-def _deflection(
-    x: Tensor, y: Tensor, lens: dict[str, Tensor], sub: dict[str, Tensor], cfg: SimulationConfig
-) -> tuple[Tensor, Tensor]:
-    """Total deflection on the grid ``x, y`` (1, H, W); parameters already on the device, float32."""
+def _deflection(x: Tensor, y: Tensor, lens: dict[str, Tensor], sub: Substructure, cfg: SimulationConfig):
+    """Total deflection ``(alpha_x, alpha_y)`` on the grid ``x, y``; parameters on the grid's device."""
 
-    def b(name: str, source: dict[str, Tensor] = lens) -> Tensor:
-        return source[name][:, None, None]  # (N, 1, 1)
+    def b(value: Tensor) -> Tensor:
+        return value[:, None, None]  # (N, 1, 1)
 
-    alpha_x, alpha_y = profiles.sie_deflection(x, y, b("theta_e_host"), b("q"), b("phi"))
-    shear_x, shear_y = profiles.shear_deflection(x, y, b("gamma1"), b("gamma2"))
+    alpha_x, alpha_y = profiles.sie_deflection(x, y, b(lens["theta_e_host"]), b(lens["q"]), b(lens["phi"]))
+    shear_x, shear_y = profiles.shear_deflection(x, y, b(lens["gamma1"]), b(lens["gamma2"]))
     alpha_x, alpha_y = alpha_x + shear_x, alpha_y + shear_y
-    if sub["point_theta"].shape[1] > 0:
+    if sub.point_theta.shape[1] > 0:
         point_x, point_y = profiles.point_masses_deflection(
-            x,
-            y,
-            sub["point_theta"],
-            sub["point_x"],
-            sub["point_y"],
-            chunk_elements=cfg.subhalo_chunk_elements,
+            x, y, sub.point_theta, sub.point_x, sub.point_y, chunk_elements=cfg.subhalo_chunk_elements
         )
         alpha_x, alpha_y = alpha_x + point_x, alpha_y + point_y
-    if bool((sub["line_theta"] > 0).any()):
+    if sub.line_theta is not None:
         line_x, line_y = profiles.line_mass_deflection(
-            x, y, b("line_theta", sub), b("line_length", sub), b("line_phi", sub)
+            x, y, b(sub.line_theta), b(sub.line_length), b(sub.line_phi)
         )
         alpha_x, alpha_y = alpha_x + line_x, alpha_y + line_y
+    if cfg.deflection_scale_range != (1.0, 1.0):
+        scale = b(lens["deflection_scale"])
+        alpha_x, alpha_y = scale * alpha_x, scale * alpha_y
     return alpha_x, alpha_y
 
 
 def _draw_lens(
     cfg: SimulationConfig, class_name: str, index_list: list[int], seed: int
-) -> tuple[list[torch.Generator], dict[str, Tensor], dict[str, Tensor]]:
+) -> tuple[list[torch.Generator], dict[str, Tensor], Substructure]:
     """Generators (positioned after the lens draws), lens/source and substructure parameters."""
     if class_name not in cfg.classes or class_name not in SUBSTRUCTURE_CLASSES:
         raise ValueError(
@@ -193,12 +241,13 @@ def _draw_lens(
     if not index_list:
         raise ValueError("indices is empty: nothing to simulate")
     generators = image_generators(seed, class_name, index_list)
-    base = draw_uniform(generators, N_BASE_UNIFORMS)
-    extra = draw_uniform(generators, _substructure_uniform_count(cfg, class_name))
-    lens = _lens_and_source_params(cfg, base)
-    sub = _substructure(cfg, class_name, extra, lens["theta_e"])
+    lens_source = split_draws(draw_uniform(generators, layout_width(LENS_SOURCE_DRAWS)), LENS_SOURCE_DRAWS)
+    sub_layout = substructure_draws(cfg, class_name)
+    sub_draws = split_draws(draw_uniform(generators, layout_width(sub_layout)), sub_layout)
+    lens = _lens_and_source_params(cfg, lens_source)
+    sub = _substructure(cfg, class_name, sub_draws, lens["theta_e"])
     if cfg.compensate_substructure_mass:
-        enclosed_mass = math.pi * sub["enclosed"]  # convergence x area inside the Einstein circle
+        enclosed_mass = math.pi * sub.enclosed  # convergence x area inside the Einstein circle
         lens["theta_e_host"] = lens["theta_e"] - enclosed_mass / (
             lens["theta_e"] * sie_mass_factor(lens["q"])
         )
@@ -210,6 +259,20 @@ def _draw_lens(
     else:
         lens["theta_e_host"] = lens["theta_e"].clone()
     return generators, lens, sub
+
+
+def draw_lens_parameters(
+    cfg: SimulationConfig, class_name: str, indices: Iterable[int] | Tensor, seed: int = 0
+) -> tuple[dict[str, Tensor], Substructure]:
+    """The lens, source and substructure parameters :func:`simulate_batch` draws for images ``indices``.
+
+    Returns:
+        ``(lens, substructure)``: the lens and source parameters of :func:`simulate_batch`'s ``params``
+        (float64, CPU, ``(N,)`` each) and the :class:`Substructure` (positions and Einstein radii of
+        every point mass, or the line mass). For cross-checks against other codes.
+    """
+    _, lens, sub = _draw_lens(cfg, class_name, as_index_list(indices), seed)
+    return lens, sub
 
 
 def lens_deflection(
@@ -229,11 +292,10 @@ def lens_deflection(
     Returns:
         ``(alpha_x, alpha_y)`` of shape ``(N, *S)``. *Unit: arcsec*
     """
-    _, lens, sub = _draw_lens(cfg, class_name, _as_index_list(indices), seed)
+    _, lens, sub = _draw_lens(cfg, class_name, as_index_list(indices), seed)
     to_device = {"device": x.device, "dtype": x.dtype}
     lens = {k: v.to(**to_device) for k, v in lens.items()}
-    sub = {k: v.to(**to_device) for k, v in sub.items()}
-    return _deflection(x, y, lens, sub, cfg)
+    return _deflection(x, y, lens, sub.to(**to_device), cfg)
 
 
 def simulate_batch(
@@ -257,11 +319,12 @@ def simulate_batch(
         on ``device``. ``params``: ``theta_e`` (Einstein radius of the whole lens, arcsec),
         ``theta_e_host`` (of the host SIE after mass compensation), ``q``, ``phi`` (rad), ``gamma1``,
         ``gamma2``, ``source_x``, ``source_y`` (arcsec), ``source_r_eff`` (arcsec), ``source_n``,
-        ``source_q``, ``source_phi``, ``source_magnitude``, ``exposure_time`` (s), ``log10_m_a``
+        ``source_q``, ``source_phi``, ``source_magnitude``, ``exposure_time`` (s), ``deflection_scale``
+        (the factor on every deflection, see ``cfg.deflection_scale_range``), ``log10_m_a``
         (``log10(m_a / eV)`` for ``axion``, NaN otherwise), ``subhalo_mass_fraction`` (substructure mass
         / host mass; 0 unless ``cdm``/``sphere``/``vortex``).
     """
-    index_list = _as_index_list(indices)
+    index_list = as_index_list(indices)
     device = torch.device(device)
     generators, lens, sub = _draw_lens(cfg, class_name, index_list, seed)
 
@@ -272,9 +335,9 @@ def simulate_batch(
 
     to_device = {"device": device, "dtype": torch.float32}
     lens_d = {k: v.to(**to_device) for k, v in lens.items()}
-    sub_d = {k: v.to(**to_device) for k, v in sub.items()}
+    sub_d = sub.to(**to_device)
 
-    kernels, pad = _psf_kernels(cfg)
+    kernels, pad = psf_kernels(cfg)
     x, y = instrument.pixel_grid(cfg.image_size, cfg.pixel_scale, pad, device=device)
     alpha_x, alpha_y = _deflection(x, y, lens_d, sub_d, cfg)
 
@@ -302,35 +365,9 @@ def simulate_batch(
     images = instrument.convolve_psf(torch.stack(images, dim=1), kernels)  # (N, C, H, W)
 
     if cfg.add_noise:
-        images = _add_noise(cfg, images, lens_d["exposure_time"], noise_uniform, noise_normal)
+        images = add_configured_noise(cfg, images, lens_d["exposure_time"], noise_uniform, noise_normal)
 
     params = {k: lens_d[k] for k in lens_d}
-    params["log10_m_a"] = sub_d["log10_m_a"]
-    params["subhalo_mass_fraction"] = sub_d["subhalo_mass_fraction"]
+    params["log10_m_a"] = sub_d.log10_m_a
+    params["subhalo_mass_fraction"] = sub_d.subhalo_mass_fraction
     return {"images": images, "params": params}
-
-
-def _add_noise(
-    cfg: SimulationConfig, images: Tensor, exposure_time: Tensor, uniform: Tensor, normal: Tensor
-) -> Tensor:
-    """Per-band noise; ``exposure_time`` (N,) is the reference band's, other bands scale with it."""
-    device = images.device
-    shape = images.shape
-    uniform = uniform.to(device).reshape(shape)
-    normal = normal.to(device).reshape(shape)
-    reference_time = cfg.exposure_time[cfg.reference_band]
-    band_factor = torch.tensor([t / reference_time for t in cfg.exposure_time], device=device)
-    time = exposure_time[:, None, None, None] * band_factor[None, :, None, None]  # (N, C, 1, 1)
-    sky = torch.tensor(
-        [
-            instrument.sky_counts_per_pixel(s, z, cfg.pixel_scale)
-            for s, z in zip(cfg.sky_brightness, cfg.zero_point)
-        ],
-        device=device,
-    )[None, :, None, None]
-    return instrument.add_noise(
-        images, uniform, normal, time, sky, cfg.read_noise, float(cfg.num_exposures), cfg.background_rms
-    )
-
-
-from .lens_finding import simulate_lens_finding_batch  # noqa: E402, F401  (re-exported: one simulator entry point)
