@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..simulation import SimulationConfig, get_preset, simulate_batch
-from ..simulation.lens_finding import simulate_lens_finding_batch
+from ..simulation import PRESETS, SimulationConfig, get_preset, simulate_batch, simulate_lens_finding_batch
 from .card import write_dataset_card
 from .writer import SPLITS, lensing_features, num_shards_for, shard_bounds, write_split
 
@@ -210,6 +209,34 @@ def radial_baseline_section(out_dir: Path, class_names: Sequence[str], limit: in
     return "\n".join(lines), metrics
 
 
+REPLICA_NOTE = (
+    "This is a **DeepLense-compatible replica**: it reproduces what DeepLenseSim's code produced for the "
+    "public DeepLense files, so published DeepLense figures apply to it. Unlike the physical preset `{physical}`, "
+    "the macro lens and the source shape are the same for every image, CDM is exactly 25 point masses with mass "
+    "slope -0.9, the vortex is 100 point masses, nothing compensates the added substructure mass (the Einstein "
+    "ring grows with it, so the ring's size alone separates the classes well: see the radial-profile baseline "
+    "below) and the noise is that code's ({noise})."
+)
+PHYSICAL_NOTE = (
+    "This is a **physical preset**: the macro lens (Einstein radius, ellipticity, orientation, shear) and the "
+    "source vary per image, substructure mass is compensated so that the ring's size does not give the class "
+    "away, noise follows the instrument{slope}. It asks whether a model sees substructure itself. "
+    "The DeepLense-compatible replica of the public files is `{replica}`, where published figures apply."
+)
+
+
+def preset_note(cfg: SimulationConfig) -> str:
+    """A paragraph for the dataset card: which family the preset belongs to and how it differs from the other."""
+    name = cfg.name
+    if name.startswith("deeplense_"):
+        noise = "none" if not cfg.add_noise else "Poisson counts" if cfg.noise_model != "simapi" else "SimAPI"
+        return REPLICA_NOTE.format(physical=name.removeprefix("deeplense_"), noise=noise)
+    if f"deeplense_{name}" in PRESETS:
+        slope = f" and the CDM mass function has slope {cfg.subhalo_mass_slope:g}"
+        return PHYSICAL_NOTE.format(slope=slope, replica=f"deeplense_{name}")
+    return ""
+
+
 def build_simulated_dataset(
     out_dir: str | os.PathLike,
     preset: str = "model_ii",
@@ -232,11 +259,13 @@ def build_simulated_dataset(
 
     Args:
         out_dir: dataset folder (created; existing finished shards of the same build are kept).
-        preset: simulation preset (``model_i``, ``model_ii``, ``model_iii``, ``model_ab``, ``lens_finding``).
+        preset: simulation preset (a name of `hf_deeplense.simulation.PRESETS`, e.g. ``deeplense_model_ii``
+            or ``model_ii``).
         n_per_class: images per class over all splits together (lens finding: ``n_per_class * 2`` images).
         split_fractions: train, validation, test fractions.
         seed: data-set seed; image ``i`` of a class depends only on ``(preset, seed, class, i)``.
-        image_size: override of the preset's image size.
+        image_size: override of the preset's image size; the pixel scale follows, so that the field of
+            view stays the preset's (unless ``overrides`` names ``pixel_scale``).
         classes: a subset of the preset's classes (label order follows this list).
         lens_fraction: lens fraction of a ``lens_finding`` build (default: the preset's).
         overrides: more ``SimulationConfig`` fields.
@@ -253,6 +282,10 @@ def build_simulated_dataset(
     overrides = dict(overrides or {})
     if image_size is not None:
         overrides["image_size"] = image_size
+        if "pixel_scale" not in overrides:
+            # keep the preset's field of view (Model I at 64 px: 0.117"/px, not a 3.2" field)
+            native = get_preset(preset)
+            overrides["pixel_scale"] = native.pixel_scale * native.image_size / image_size
     if classes is not None:
         overrides["classes"] = tuple(classes)
     cfg = get_preset(preset, **overrides)
@@ -290,13 +323,17 @@ def build_simulated_dataset(
             "hf_deeplense_version": __version__,
             "simulation_config": cfg.to_dict(),
         }
+        units = "counts" if cfg.add_noise and cfg.noise_model == "deeplense_model_i" else "e-/s"
         description = (
             f"Strong-lensing images simulated with `hf_deeplense.simulation` (preset `{cfg.name}`, "
             f'{cfg.image_size}x{cfg.image_size} px at {cfg.pixel_scale}"/px, bands {list(cfg.bands)}; '
-            "values in e-/s per pixel). Rebuild: `python dataset_scripts/build_sim.py "
+            f"values in {units} per pixel). Rebuild: `python dataset_scripts/build_sim.py "
             f"--preset {preset} --n-per-class {n_per_class} --seed {seed} --out DIR`. "
             "Image i of a class depends only on (preset, seed, class, i)."
         )
+        note = preset_note(cfg)
+        if note:
+            description += "\n\n" + note
         write_dataset_card(
             out_dir,
             title=f"DeepLense simulated lenses: {cfg.name}",

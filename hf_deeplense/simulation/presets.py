@@ -22,9 +22,10 @@ Two families of substructure presets:
 Model II and III replicas also reproduce lenstronomy's ``z_source_convention`` rescaling
 (``deflection_scale_range``): the code asks ``SimAPI`` for reduced deflections at z = 2.5 while its source
 sits at z = 1, and lenstronomy 1.14 rescales every deflection by
-``(D_ds / D_s)(z_s = 1) / (D_ds / D_s)(z_s = 2.5) = 0.634`` (ring at 0.81" instead of 1.28"). Older
-lenstronomy releases may not have rescaled; the released files may have either ring size, so
-:data:`MACRO_SPREAD` gives overrides that train one model for both.
+``(D_ds / D_s)(z_s = 1) / (D_ds / D_s)(z_s = 2.5) = 0.633`` (ring at 0.81" instead of 1.28").
+lenstronomy has rescaled this way since 2019 (also in 1.9, the release DeepLenseSim names), so the
+public files most likely have the 0.81" ring; a pipeline that ignores ``z_source_convention`` gives
+1.28". :data:`MACRO_SPREAD` gives overrides that train one model for both ring sizes.
 """
 
 from __future__ import annotations
@@ -345,8 +346,9 @@ DEEPLENSE_LENS_Q = 0.9 / 1.1
 DEEPLENSE_SOURCE_Q = 0.7522
 DEEPLENSE_SOURCE_PHI = math.pi - 3.0 * math.pi / 8.0
 # lenstronomy's z_source_convention = 2.5 rescaling of deflections for a source at z = 1 (flat LCDM,
-# H0 = 70, Om0 = 0.3): (D_ds / D_s)(1.0) / (D_ds / D_s)(2.5).
-DEEPLENSE_Z_CONVENTION_SCALE = 0.6337
+# H0 = 67.5, Om0 = 0.309: pyHalo's default cosmology, which the code hands to SimAPI):
+# (D_ds / D_s)(1.0) / (D_ds / D_s)(2.5).
+DEEPLENSE_Z_CONVENTION_SCALE = 0.63346
 # Model II and III: `simple_sim_2` returns image_model + image_model, i.e. the source twice as bright.
 DOUBLED_MAGNITUDE_SHIFT = 2.5 * math.log10(2.0)
 

@@ -146,3 +146,18 @@ def test_push_to_hub_publishes_the_folder(tmp_path, monkeypatch):
         ]
     )
     assert calls == [(tmp_path / "p", "org/sim")]
+
+
+def test_image_size_override_keeps_the_field_of_view_and_card_names_the_preset_family(tmp_path):
+    out = build_simulated_dataset(
+        tmp_path / "m1", preset="model_i", n_per_class=3, image_size=16, seed=0, progress=False
+    )
+    card = (out / "README.md").read_text()
+    # Model I: 150 px of 0.05" (7.5"); at 16 px each pixel covers 7.5" / 16
+    assert f'"pixel_scale": {7.5 / 16}' in card
+    assert "physical preset" in card and "`deeplense_model_i`" in card
+    replica = build_simulated_dataset(
+        tmp_path / "r2", preset="deeplense_model_ii", n_per_class=3, image_size=16, seed=0, progress=False
+    )
+    card = (replica / "README.md").read_text()
+    assert "DeepLense-compatible replica" in card and "`model_ii`" in card
