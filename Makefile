@@ -29,7 +29,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 -q tests
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) recipes/demo.py --output-dir outputs/demo
+	HF_HUB_OFFLINE=1 $(PY) recipes/demo.py --output_dir outputs/demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check hf_deeplense recipes dataset_scripts tests bench app

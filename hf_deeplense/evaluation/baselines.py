@@ -9,6 +9,8 @@ macro AUC stays near 0.5.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -17,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .metrics import classification_metrics
 
-__all__ = ["radial_profile", "radial_profile_baseline"]
+__all__ = ["radial_profile", "radial_profile_baseline", "radial_profile_baseline_on_dataset"]
 
 
 def radial_profile(images: np.ndarray | torch.Tensor, n_bins: int = 16) -> np.ndarray:
@@ -85,3 +87,47 @@ def radial_profile_baseline(
     metrics = classification_metrics(logits, test_labels, class_names)
     metrics["macro_auc"] = metrics.pop("auc_macro")
     return metrics
+
+
+def radial_profile_baseline_on_dataset(
+    dataset,
+    image_processor=None,
+    train_split: str = "train",
+    test_split: str = "test",
+    max_images: int = 20000,
+    n_bins: int = 16,
+) -> dict[str, float]:
+    """:func:`radial_profile_baseline` from one split of a lensing dataset to another.
+
+    Args:
+        dataset: a ``DatasetDict`` (e.g. from :func:`hf_deeplense.data.load_lensing_dataset`) or its
+            folder / Hub id, with ``pixel_values`` and ``label`` columns.
+        image_processor: when given (e.g. a model's :class:`~hf_deeplense.LensImageProcessor`), the
+            profiles are taken of the processed images, i.e. of what that model sees (resized,
+            normalised per image); otherwise of the stored pixel values.
+        train_split, test_split: the splits the regression is fitted on and scored on.
+        max_images: at most this many images of each split (the first ones).
+        n_bins: radial bins per channel.
+
+    Returns:
+        As :func:`radial_profile_baseline`, with per-class AUCs named after the dataset's classes.
+    """
+    if isinstance(dataset, (str, os.PathLike)):
+        from ..data import load_lensing_dataset
+
+        dataset = load_lensing_dataset(str(dataset))
+    class_names = dataset[train_split].features["label"].names
+
+    def images_and_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
+        count = min(max_images, dataset[split].num_rows)
+        rows = dataset[split].select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
+        images, labels = rows["pixel_values"], rows["label"]
+        if image_processor is not None:
+            images = image_processor(images, return_tensors="np")["pixel_values"]
+        return images, labels
+
+    train_images, train_labels = images_and_labels(train_split)
+    test_images, test_labels = images_and_labels(test_split)
+    return radial_profile_baseline(
+        train_images, train_labels, test_images, test_labels, n_bins=n_bins, class_names=class_names
+    )

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from hf_deeplense.evaluation.baselines import radial_profile, radial_profile_baseline
+from hf_deeplense.evaluation.baselines import (
+    radial_profile,
+    radial_profile_baseline,
+    radial_profile_baseline_on_dataset,
+)
 
 
 def ring_images(n, radius_range, lumps, seed, size=32):
@@ -66,3 +70,32 @@ def test_three_classes_and_errors():
     assert result["macro_auc"] > 0.9
     with pytest.raises(ValueError, match="images must be"):
         radial_profile(np.zeros((2, 3, 4, 5, 6)))
+
+
+def test_baseline_on_a_dataset_sees_what_the_image_processor_gives_the_model():
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+    from hf_deeplense import LensImageProcessor
+
+    # two classes that differ only in brightness: the raw profile separates them, a per-image
+    # min-max normalised one cannot
+    def split(n, seed):
+        rings = ring_images(2 * n, (6, 9), False, seed)
+        labels = np.repeat([0, 1], n)
+        images = rings * np.where(labels == 1, 3.0, 1.0)[:, None, None]
+        return Dataset.from_dict(
+            {"pixel_values": images[:, None].tolist(), "label": labels.tolist()},
+            features=Features(
+                {
+                    "pixel_values": Sequence(Sequence(Sequence(Value("float32")))),
+                    "label": ClassLabel(names=["dim", "bright"]),
+                }
+            ),
+        )
+
+    dataset = DatasetDict({"train": split(80, 0), "test": split(60, 1)})
+    raw = radial_profile_baseline_on_dataset(dataset)
+    assert raw["macro_auc"] > 0.98 and {"auc_dim", "auc_bright"} <= set(raw)
+    processor = LensImageProcessor(size=16, normalization="minmax")
+    seen = radial_profile_baseline_on_dataset(dataset, image_processor=processor)
+    assert seen["macro_auc"] < 0.7

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import torch
 from recipe_helpers import CONFIGS, RECIPES, REPO, recipe_env
 from transformers import AutoModel, AutoModelForImageClassification
 
@@ -14,11 +15,11 @@ def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
         [
             sys.executable,
             str(RECIPES / "demo.py"),
-            *("--output-dir", str(tmp_path / "demo"), "--n-per-class", "10"),
+            *("--output_dir", str(tmp_path / "demo"), "--n_per_class", "10"),
             *(
-                "--mae-config",
+                "--mae_config",
                 str(CONFIGS / "tiny_mae.yaml"),
-                "--finetune-config",
+                "--finetune_config",
                 str(CONFIGS / "tiny_finetune.yaml"),
             ),
         ],
@@ -34,8 +35,19 @@ def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert f"{summary['metrics']['test_auc_macro']:.2f}" == match.group(1)
     assert set(summary["seconds"]) == {"dataset", "mae_pretraining", "finetuning", "evaluation"}
+    assert summary["preset"] == "deeplense_model_ii"
+    baseline = summary["radial_profile_baseline"]["model_inputs"]["macro_auc"]
+    assert re.search(
+        rf"radial-profile baseline, same split: {baseline:.3f} on the model's inputs", result.stdout
+    )
+    assert "published DeepLense Model II" in result.stdout and "0.999" in result.stdout
     model_dir = tmp_path / "demo" / "model"
-    assert AutoModelForImageClassification.from_pretrained(model_dir).config.num_labels == 3
-    assert AutoModel.from_pretrained(model_dir) is not None
+    classifier = AutoModelForImageClassification.from_pretrained(model_dir)
+    assert classifier.config.num_labels == 3
+    # AutoModel gives the fine-tuned encoder itself (the classifier's backbone weights, not a fresh init)
+    encoder = AutoModel.from_pretrained(model_dir)
+    backbone = getattr(classifier, classifier.base_model_prefix)
+    for name, tensor in encoder.state_dict().items():
+        assert torch.equal(tensor, backbone.state_dict()[name]), name
     assert (model_dir / "README.md").is_file() and (tmp_path / "demo" / "data" / "README.md").is_file()
     assert (tmp_path / "demo" / "evaluation" / "plots" / "cam_test.png").is_file()
