@@ -414,6 +414,30 @@ PRESETS.update(
             deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
             **DEEPLENSE_REPLICA,
         ),
+        # The Model II replica with the ring-size shortcut controlled: the same substructure (25 CDM point
+        # masses with slope -0.9, the 100-point vortex, the same deflection rescaling) and instrument, but
+        # a randomised macro model (Einstein radius, ellipticity, orientation, shear, source shape) and
+        # compensated substructure mass, so that only the substructure itself tells the classes apart.
+        "deeplense_model_ii_controlled": SimulationConfig(
+            name="deeplense_model_ii_controlled",
+            zero_point=(25.72,),
+            source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
+            add_noise=False,
+            deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
+            **{
+                **DEEPLENSE_REPLICA,
+                "theta_e_range": (1.1, 1.45),
+                "q_range": (0.7, 1.0),
+                "phi_range": (0.0, math.pi),
+                "shear_range": (0.0, 0.1),
+                "shear_angle_range": (0.0, math.pi),
+                "source_r_eff_range": (0.2, 0.3),
+                "source_n_range": (0.8, 1.5),
+                "source_q_range": (0.6, 1.0),
+                "source_phi_range": (0.0, math.pi),
+                "compensate_substructure_mass": True,
+            },
+        ),
         # DeepLenseSim Model III: its scripts call set_instrument("hst"), which sets nothing in
         # deeplense/lens.py, so the published code cannot say which instrument made the files. This
         # replica keeps Model II's pipeline (`simple_sim_2`: doubled, noiseless, rescaled) on the HST

@@ -159,3 +159,25 @@ def test_model_i_replica_noise_is_deeplensesim_counts():
     t = exposure[:, None]
     z = (corner - corner.mean(dim=1, keepdim=True)) / torch.sqrt(t + (0.01 * t) ** 2)
     assert 0.7 < float(z.std()) < 1.3
+
+
+def test_controlled_variant_keeps_the_substructure_and_randomises_the_macro_model():
+    replica, controlled = get_preset("deeplense_model_ii"), get_preset("deeplense_model_ii_controlled")
+    for name in (
+        "n_subhalos",
+        "subhalo_mass_slope",
+        "subhalo_mass_range",
+        "vortex_mass",
+        "vortex_point_masses",
+        "deflection_scale_range",
+        "pixel_scale",
+        "psf_fwhm",
+        "add_noise",
+    ):
+        assert getattr(controlled, name) == getattr(replica, name), name
+    assert controlled.compensate_substructure_mass and not replica.compensate_substructure_mass
+    lens, _ = draw_lens_parameters(controlled, "cdm", range(8), seed=0)
+    for name in ("theta_e", "q", "phi", "gamma1", "source_q", "source_phi"):
+        assert torch.unique(lens[name]).numel() == 8, name
+    # compensation: the host is lighter than the whole lens by the substructure inside the ring
+    assert bool((lens["theta_e_host"] < lens["theta_e"]).all())
