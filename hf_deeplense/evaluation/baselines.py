@@ -96,8 +96,9 @@ def radial_profile_baseline_on_dataset(
     test_split: str = "test",
     max_images: int = 20000,
     n_bins: int = 16,
+    test_dataset=None,
 ) -> dict[str, float]:
-    """:func:`radial_profile_baseline` from one split of a lensing dataset to another.
+    """:func:`radial_profile_baseline` from one split of a lensing dataset to another (or to another dataset).
 
     Args:
         dataset: a ``DatasetDict`` (e.g. from :func:`hf_deeplense.data.load_lensing_dataset`) or its
@@ -108,26 +109,36 @@ def radial_profile_baseline_on_dataset(
         train_split, test_split: the splits the regression is fitted on and scored on.
         max_images: at most this many images of each split (the first ones).
         n_bins: radial bins per channel.
+        test_dataset: score on ``test_split`` of this dataset (same classes) instead, e.g. images made by
+            another simulation code.
 
     Returns:
         As :func:`radial_profile_baseline`, with per-class AUCs named after the dataset's classes.
     """
+    from ..data import load_lensing_dataset
+
     if isinstance(dataset, (str, os.PathLike)):
-        from ..data import load_lensing_dataset
-
         dataset = load_lensing_dataset(str(dataset))
+    if isinstance(test_dataset, (str, os.PathLike)):
+        test_dataset = load_lensing_dataset(str(test_dataset))
     class_names = dataset[train_split].features["label"].names
+    if test_dataset is not None and test_dataset[test_split].features["label"].names != class_names:
+        raise ValueError(
+            f"test_dataset classes {test_dataset[test_split].features['label'].names} differ from {class_names}"
+        )
 
-    def images_and_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
-        count = min(max_images, dataset[split].num_rows)
-        rows = dataset[split].select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
+    def images_and_labels(source, split: str) -> tuple[np.ndarray, np.ndarray]:
+        count = min(max_images, source[split].num_rows)
+        rows = source[split].select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
         images, labels = rows["pixel_values"], rows["label"]
         if image_processor is not None:
             images = image_processor(images, return_tensors="np")["pixel_values"]
         return images, labels
 
-    train_images, train_labels = images_and_labels(train_split)
-    test_images, test_labels = images_and_labels(test_split)
+    train_images, train_labels = images_and_labels(dataset, train_split)
+    test_images, test_labels = images_and_labels(
+        dataset if test_dataset is None else test_dataset, test_split
+    )
     return radial_profile_baseline(
         train_images, train_labels, test_images, test_labels, n_bins=n_bins, class_names=class_names
     )

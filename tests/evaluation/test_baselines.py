@@ -99,3 +99,11 @@ def test_baseline_on_a_dataset_sees_what_the_image_processor_gives_the_model():
     processor = LensImageProcessor(size=16, normalization="minmax")
     seen = radial_profile_baseline_on_dataset(dataset, image_processor=processor)
     assert seen["macro_auc"] < 0.7
+
+    # fitted on one dataset, scored on another with the same classes
+    other = DatasetDict({"test": split(40, 2)})
+    crossed = radial_profile_baseline_on_dataset(dataset, test_dataset=other)
+    assert crossed["macro_auc"] > 0.98
+    renamed = DatasetDict({"test": other["test"].cast_column("label", ClassLabel(names=["a", "b"]))})
+    with pytest.raises(ValueError, match="differ"):
+        radial_profile_baseline_on_dataset(dataset, test_dataset=renamed)
