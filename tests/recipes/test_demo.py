@@ -10,12 +10,12 @@ from recipe_helpers import CONFIGS, RECIPES, REPO, recipe_env
 from transformers import AutoModel, AutoModelForImageClassification
 
 
-def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
-    result = subprocess.run(
+def run_demo(tmp_path, *args):
+    return subprocess.run(
         [
             sys.executable,
             str(RECIPES / "demo.py"),
-            *("--output_dir", str(tmp_path / "demo"), "--n_per_class", "10"),
+            *("--output_dir", str(tmp_path / "demo"), "--n_per_class", "10", *args),
             *(
                 "--mae_config",
                 str(CONFIGS / "tiny_mae.yaml"),
@@ -29,6 +29,10 @@ def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
         text=True,
         timeout=600,
     )
+
+
+def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
+    result = run_demo(tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     match = re.search(r"test macro AUC: (\d\.\d\d)", result.stdout)
     assert match, result.stdout[-2000:]
@@ -51,3 +55,12 @@ def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
         assert torch.equal(tensor, backbone.state_dict()[name]), name
     assert (model_dir / "README.md").is_file() and (tmp_path / "demo" / "data" / "README.md").is_file()
     assert (tmp_path / "demo" / "evaluation" / "plots" / "cam_test.png").is_file()
+
+
+def test_physical_preset_demo_says_what_it_shows(tmp_path):
+    result = run_demo(tmp_path, "--preset", "model_ii")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert "physical Model II preset" in result.stdout and "published DeepLense" not in result.stdout
+    summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
+    assert summary["preset"] == "model_ii" and summary["published"] is None
+    assert '"preset": "model_ii"' in (tmp_path / "demo" / "data" / "README.md").read_text()
