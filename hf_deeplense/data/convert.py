@@ -45,6 +45,7 @@ from .writer import SPLITS, lensing_features, list_shards, write_split
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ALLOW_PICKLE_WARNING",
     "LAYOUTS",
     "ConversionResult",
     "LayoutError",
@@ -56,6 +57,10 @@ __all__ = [
 ]
 
 MASS_COLUMN = "log10_m_a"
+ALLOW_PICKLE_WARNING = (
+    "--allow-pickle: object arrays will be unpickled. Unpickling runs code stored in the file: "
+    "use it only for files you trust (e.g. the DeepLense axion files you downloaded yourself)."
+)
 _STATE_DIR = ".convert_state"
 _TARGET_SHARD_BYTES = 128 * 2**20
 _MAX_SUMMARY_LINES = 1000
