@@ -63,3 +63,22 @@ def test_predict_unpickles_only_on_the_opt_in():
                     defaults[node.name] = ast.literal_eval(default) if default is not None else "required"
     assert defaults and set(defaults.values()) == {False}, defaults
     assert not [call for call in _calls(PACKAGE / "cli.py") if _name(call) in ("np.load", "numpy.load")]
+
+
+def test_every_unpickler_is_restricted():
+    """A `pickle.Unpickler` subclass must override `find_class` (the split-file reader allows numpy
+    string arrays only); a bare `pickle.Unpickler(...)` would run any payload."""
+    subclasses, bare = [], []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(b) == "pickle.Unpickler" for b in node.bases
+            ):
+                methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+                subclasses.append((path.name, node.name, "find_class" in methods))
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "pickle.Unpickler":
+                bare.append(f"{path.name}:{node.lineno}")
+    assert subclasses, "the split-file unpickler should be seen by this scan"
+    assert all(restricted for *_, restricted in subclasses), subclasses
+    assert not bare, bare
