@@ -13,6 +13,9 @@ They are standalone (no hf_deeplense import), so each can be published as a Hub 
 | `lensing_regression` | predictions, targets | MAE, RMSE (dex for log10 targets), R² |
 | `anomaly_auc` | anomaly scores, 0/1 | anomaly ROC AUC |
 
+`image_classification_evaluator()` is `evaluate.evaluator("image-classification")` made to accept a
+transformers 5 `pipeline()` (evaluate 0.4.6 looks up `transformers.TFPreTrainedModel`, gone in 5.x).
+
 The functions below (`classification_metrics`, `detection_metrics`, ...) keep their signatures and call
 those modules; `make_compute_metrics` wraps them for `transformers.Trainer`.
 """
@@ -36,6 +39,7 @@ __all__ = [
     "classification_metrics",
     "confusion_matrix_from_logits",
     "detection_metrics",
+    "image_classification_evaluator",
     "load_metric",
     "make_compute_metrics",
     "metric_module_path",
@@ -118,6 +122,31 @@ def publish_metric(
             folder_path=str(folder),
             commit_message=f"Upload the {name} metric (hf_deeplense)",
         )
+
+
+def image_classification_evaluator():
+    """`evaluate.evaluator("image-classification")` that runs on a transformers 5 `pipeline()`.
+
+    evaluate 0.4.6's `Evaluator.prepare_pipeline` checks `isinstance(model, transformers.TFPreTrainedModel)`,
+    a class transformers 5 no longer has, so a `Pipeline` object fails with `AttributeError` before it is
+    used. This subclass builds a pipeline from a model name or `PreTrainedModel` and takes a given pipeline
+    (or callable) as it is, with the same task check; everything else is evaluate's own evaluator.
+    """
+    from evaluate.evaluator import ImageClassificationEvaluator
+    from transformers import PreTrainedModel, pipeline
+
+    class LensImageClassificationEvaluator(ImageClassificationEvaluator):
+        def prepare_pipeline(self, model_or_pipeline, tokenizer=None, feature_extractor=None, device=None):
+            if device is None:
+                device = self._infer_device()
+            if model_or_pipeline is None or isinstance(model_or_pipeline, (str, PreTrainedModel)):
+                return pipeline(self.task, model=model_or_pipeline, device=device)
+            task = getattr(model_or_pipeline, "task", self.task)
+            if task != self.task:
+                raise ValueError(f"the pipeline's task is {task!r}, not {self.task!r}")
+            return model_or_pipeline
+
+    return LensImageClassificationEvaluator()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
