@@ -146,3 +146,20 @@ def test_push_to_hub_publishes_the_folder(tmp_path, monkeypatch):
         ]
     )
     assert calls == [(tmp_path / "p", "org/sim")]
+
+
+def test_build_sim_script_passes_json_overrides(tmp_path, monkeypatch):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "dataset_scripts" / "build_sim.py"
+    spec = importlib.util.spec_from_file_location("build_sim", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    calls = []
+    monkeypatch.setattr(
+        script, "build_simulated_dataset", lambda *args, **kwargs: calls.append(kwargs) or tmp_path
+    )
+    script.main(["--out", str(tmp_path), "--overrides", '{"psf_fwhm": [0.5], "exposure_time": [100.0]}'])
+    assert calls[0]["overrides"] == {"psf_fwhm": [0.5], "exposure_time": [100.0]}
+    script.main(["--out", str(tmp_path)])
+    assert calls[1]["overrides"] is None
