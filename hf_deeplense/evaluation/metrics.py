@@ -68,12 +68,37 @@ def metric_module_path(name: str) -> Path:
     return METRIC_MODULES_DIR / name
 
 
+def _evaluate_library():
+    """The `evaluate` library, also when a script folder shadows it.
+
+    Running `python recipes/<name>.py` puts `recipes/` first on `sys.path`, and `recipes/evaluate.py` then
+    answers `import evaluate`. The library is then imported from the other `sys.path` entries and put in
+    `sys.modules["evaluate"]`, where the metric modules' own `import evaluate` finds it.
+    """
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    module = sys.modules.get("evaluate")
+    if module is None:
+        import evaluate as module
+    if hasattr(module, "load") and hasattr(module, "Metric"):
+        return module
+    shadow = Path(module.__file__).resolve().parent
+    search = [entry for entry in sys.path if Path(entry or ".").resolve() != shadow]
+    spec = importlib.machinery.PathFinder.find_spec("evaluate", search)
+    if spec is None:
+        raise ImportError(f"the evaluate library is not installed ({module.__file__} shadows the name)")
+    library = importlib.util.module_from_spec(spec)
+    sys.modules["evaluate"] = library
+    spec.loader.exec_module(library)
+    return library
+
+
 @functools.cache
 def load_metric(name: str):
     """`evaluate.load` of a shipped metric module, offline (a local path never reaches the Hub)."""
-    import evaluate
-
-    return evaluate.load(str(metric_module_path(name)), keep_in_memory=True)
+    return _evaluate_library().load(str(metric_module_path(name)), keep_in_memory=True)
 
 
 def publish_metric(
@@ -132,6 +157,7 @@ def image_classification_evaluator():
     used. This subclass builds a pipeline from a model name or `PreTrainedModel` and takes a given pipeline
     (or callable) as it is, with the same task check; everything else is evaluate's own evaluator.
     """
+    _evaluate_library()
     from evaluate.evaluator import ImageClassificationEvaluator
     from transformers import PreTrainedModel, pipeline
 

@@ -199,3 +199,28 @@ def test_evaluator_image_classification_runs_on_our_pipeline(tmp_path):
         label_mapping=config.label2id,
     )
     assert by_name["accuracy"] == pytest.approx(expected)
+
+
+def test_metrics_work_from_a_script_folder_holding_an_evaluate_py(tmp_path):
+    """`python recipes/x.py` puts recipes/ (which has evaluate.py) first on sys.path: the library must still load."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "from hf_deeplense.evaluation.metrics import anomaly_auc, load_metric; "
+        "auc, name = anomaly_auc([0.1, 0.9], [0, 1]), load_metric('anomaly_auc').name; "
+        "import evaluate; print(auc, name, hasattr(evaluate, 'combine'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root / "recipes",  # sys.path[0] = "" = recipes/, as for a recipe run as a script
+        env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1.0", "anomaly_auc", "True"]
