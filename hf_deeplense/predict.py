@@ -342,7 +342,10 @@ def predict_files(
                 row.label = model.config.id2label[int(np.argmax(row.values))]
         pending.clear()
 
-    for path in tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 20):
+    disable = (
+        True if not progress or len(files) < 20 else None
+    )  # None: tqdm turns itself off without a terminal
+    for path in tqdm(files, desc="predict", unit="file", disable=disable):
         for name, array in read_items(path, npz_key, allow_pickle):
             if isinstance(array, Exception):
                 skipped.append((name, _reason(array)))

@@ -23,7 +23,8 @@ Safety and robustness:
 - A file that cannot be used (truncated, corrupt, NaN/inf, non-numeric, wrong shape, image size
   differing from the rest of the dataset, bad label) is skipped and reported with the reason;
   everything else converts. The report is printed and stored in the card.
-- Files are read shard by shard; at most one shard of images is in memory.
+- Files are read shard by shard; at most one shard of images is in memory (stacked `.npy` arrays
+  are memory-mapped; the `data` array of an `.npz` is read whole, since `.npz` members cannot be).
 - A killed conversion rerun with the same arguments resumes (finished shards are kept).
 
 Mass column: axion files carry the axion mass next to the image. It is stored as `log10_m_a`
