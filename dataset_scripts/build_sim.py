@@ -7,6 +7,7 @@ python dataset_scripts/build_sim.py --preset model_ii --n-per-class 1000 --out d
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 
 from hf_deeplense.data.build import build_simulated_dataset
@@ -31,6 +32,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--lens-fraction", type=float, default=None, help="lens fraction (lens_finding preset)"
     )
+    parser.add_argument(
+        "--overrides",
+        type=json.loads,
+        default=None,
+        help='more SimulationConfig fields as JSON, e.g. \'{"psf_fwhm": [0.3], "exposure_time": [100.0]}\'',
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -53,6 +60,7 @@ def main(argv=None) -> None:
         image_size=args.image_size,
         classes=args.classes,
         lens_fraction=args.lens_fraction,
+        overrides=args.overrides,
         device=args.device,
         batch_size=args.batch_size,
         shard_size=args.shard_size,

@@ -2,6 +2,7 @@
 
 ```
 hf-deeplense predict --model DIR_OR_REPO FILES_OR_DIRS... [--output preds.csv] [--batch-size 32] [--device cpu]
+                     [--allow-pickle]
 ```
 
 Subcommands live in `SUBCOMMANDS`; add one with `register_subcommand(Subcommand(name, help, add_arguments, run))`
@@ -10,9 +11,12 @@ where `run(args) -> int` returns the exit code.
 `predict` reads `.npy`, `.npz` (every array in the archive is an item, or only `--npz-key KEY`) and FITS files
 (`.fits`, `.fit`, `.fts`, optionally `.gz`: the primary HDU, or the first image extension when the primary is
 empty); directories are searched recursively for those suffixes. A file holding a 4-D array is a batch: one item
-per row. Pickled (object) arrays are never loaded. Files that cannot be used (corrupt, wrong shape, NaN/inf, object
-arrays, unsupported suffix) are skipped and listed with the reason at the end; the exit code is 1 only when nothing
-could be predicted.
+per row. Pickled (object) arrays are loaded only with `--allow-pickle` (the converter's opt-in: unpickling runs code
+from the file). Files that cannot be used (corrupt, wrong shape, NaN/inf, object arrays without the flag, unsupported
+suffix) are skipped and listed with the reason at the end; the exit code is 1 only when nothing could be predicted.
+Items that are predicted but should not be trusted (constant images, inputs much smaller than the model's size,
+values far outside the training range) are flagged on stderr as they come, in the summary and in the CSV's
+`warnings` column. The work is done by `hf_deeplense.predict.predict_files` (the same in Python).
 """
 
 from __future__ import annotations
@@ -20,16 +24,20 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
-from hf_deeplense import AutoModelForLensRegression  # importing hf_deeplense registers the Auto classes
+import hf_deeplense  # noqa: F401  (importing hf_deeplense registers the Auto classes)
+from hf_deeplense.predict import (
+    ALLOW_PICKLE_WARNING,
+    PredictedItem,
+    Predictions,
+    load_model_and_processor,
+    predict_files,
+)
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register_subcommand"]
 
@@ -53,123 +61,7 @@ def register_subcommand(subcommand: Subcommand) -> None:
     SUBCOMMANDS[subcommand.name] = subcommand
 
 
-# -- predict: reading files -------------------------------------------------------------------------------
-
-NUMPY_SUFFIXES = (".npy", ".npz")
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
-
-
-def _suffix(path: Path) -> str | None:
-    name = path.name.lower()
-    for suffix in NUMPY_SUFFIXES + FITS_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix
-    return None
-
-
-def find_input_files(paths: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Expand files and directories (recursively, sorted) into readable files; return (files, skipped)."""
-    files: list[Path] = []
-    skipped: list[tuple[str, str]] = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) is not None)
-            if not found:
-                supported = ", ".join(NUMPY_SUFFIXES + FITS_SUFFIXES)
-                skipped.append((name, f"directory holds no readable files ({supported})"))
-            files += found
-        elif not path.exists():
-            skipped.append((name, "no such file or directory"))
-        elif _suffix(path) is None:
-            skipped.append(
-                (name, f"unsupported file type (expected {', '.join(NUMPY_SUFFIXES + FITS_SUFFIXES)})")
-            )
-        else:
-            files.append(path)
-    return files, skipped
-
-
-def _read_fits(path: Path) -> np.ndarray:
-    from astropy.io import fits
-
-    with fits.open(path, memmap=False) as hdus:
-        for hdu in hdus:
-            if hdu.is_image and hdu.data is not None and hdu.data.ndim >= 2:
-                return np.asarray(hdu.data, dtype=np.float32)  # native byte order (FITS is big-endian)
-    raise ValueError("no image HDU with at least 2 dimensions")
-
-
-def read_items(path: Path, npz_key: str | None = None) -> Iterator[tuple[str, np.ndarray | Exception]]:
-    """Yield `(item name, array)` for each image in a file, or `(name, error)` for what cannot be read.
-
-    Never unpickles: `.npy`/`.npz` are read with `allow_pickle=False`, so object arrays raise instead.
-    """
-    suffix = _suffix(path)
-    try:
-        if suffix == ".npy":
-            arrays = [(str(path), np.load(path, allow_pickle=False))]
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                keys = archive.files if npz_key is None else [npz_key]
-                if npz_key is not None and npz_key not in archive.files:
-                    raise ValueError(f"no array named {npz_key!r} (arrays: {', '.join(archive.files)})")
-                arrays = []
-                for key in keys:
-                    try:
-                        arrays.append((f"{path}:{key}", archive[key]))
-                    except Exception as error:  # an object array inside the archive
-                        arrays.append((f"{path}:{key}", error))
-        else:
-            arrays = [(str(path), _read_fits(path))]
-    except Exception as error:
-        yield str(path), error
-        return
-    for name, array in arrays:
-        if isinstance(array, np.ndarray) and array.ndim == 4:
-            for row in range(array.shape[0]):
-                yield f"{name}[{row}]", array[row]
-        else:
-            yield name, array
-
-
-def _reason(error: Exception) -> str:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if "allow_pickle" in message or "Object arrays" in message:
-        return "object (pickled) array: hf-deeplense never unpickles files; save plain numeric arrays instead"
-    return message
-
-
-# -- predict: model ----------------------------------------------------------------------------------------
-
-
-def load_model_and_processor(model_name: str, device: str, trust_remote_code: bool = False):
-    """Load a DeepLense classifier or regression model and its image processor through the Auto classes."""
-    config = AutoConfig.from_pretrained(model_name, trust_remote_code=trust_remote_code)
-    architectures = config.architectures or []
-    if any(name.endswith("ForRegression") for name in architectures):
-        auto_class, task = AutoModelForLensRegression, "regression"
-    elif any(name.endswith("ForImageClassification") for name in architectures):
-        auto_class, task = AutoModelForImageClassification, "classification"
-    else:
-        raise ValueError(
-            f"{model_name} holds {architectures or 'no architecture'}: predict needs a classifier or a regression model"
-        )
-    model = auto_class.from_pretrained(model_name, trust_remote_code=trust_remote_code).to(device).eval()
-    processor = AutoImageProcessor.from_pretrained(model_name, trust_remote_code=trust_remote_code)
-    return model, processor, task
-
-
-def _output_columns(model, task: str) -> list[str]:
-    if task == "classification":
-        return [f"prob_{model.config.id2label[index]}" for index in range(model.config.num_labels)]
-    names = getattr(model.config, "target_names", None)
-    num_targets = getattr(model.config, "num_targets", 1)
-    return (
-        list(names)
-        if names
-        else (["prediction"] if num_targets == 1 else [f"target_{i}" for i in range(num_targets)])
-    )
+# -- predict ------------------------------------------------------------------------------------------------
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -182,76 +74,69 @@ def _predict(args: argparse.Namespace) -> int:
     except Exception as error:
         print(f"error: could not load model and image processor from {args.model}: {error}", file=sys.stderr)
         return 1
-    files, skipped = find_input_files(args.inputs)
-    columns = _output_columns(model, task)
-    rows: list[tuple[str, list[float]]] = []
-    pending: list[tuple[str, torch.Tensor]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        pixel_values = torch.stack([pixels for _, pixels in pending]).to(device)  # (B, C, size, size)
-        with torch.no_grad():
-            logits = model(pixel_values=pixel_values).logits.float()
-        values = logits.softmax(-1) if task == "classification" else logits
-        rows.extend((name, row.tolist()) for (name, _), row in zip(pending, values.cpu()))
-        pending.clear()
-
-    progress = tqdm(files, desc="predict", unit="file", disable=len(files) < 20 or None)
-    for path in progress:
-        for name, array in read_items(path, args.npz_key):
-            if isinstance(array, Exception):
-                skipped.append((name, _reason(array)))
-                continue
-            try:
-                pixels = processor(array, return_tensors="pt", input_data_format=args.input_data_format)[
-                    "pixel_values"
-                ][0]
-            except ValueError as error:
-                skipped.append((name, _reason(error)))
-                continue
-            pending.append((name, pixels))
-            if len(pending) >= args.batch_size:
-                flush()
-    flush()
-
-    _print_table(rows, columns, task, model)
+    if args.allow_pickle:
+        print(f"warning: {ALLOW_PICKLE_WARNING}", file=sys.stderr)
+    result = predict_files(
+        model,
+        args.inputs,
+        processor=processor,
+        task=task,
+        allow_pickle=args.allow_pickle,
+        npz_key=args.npz_key,
+        batch_size=args.batch_size,
+        device=device,
+        input_data_format=args.input_data_format,
+        on_warning=lambda name, message: print(f"warning: {name}: {message}", file=sys.stderr),
+        progress=True,
+    )
+    _print_table(result)
     if args.output:
-        _write_csv(args.output, rows, columns, task, model)
-        print(f"wrote {len(rows)} prediction(s) to {args.output}")
-    if skipped:
-        print(f"\nskipped {len(skipped)} item(s):", file=sys.stderr)
-        for name, reason in skipped:
+        _write_csv(args.output, result)
+        print(f"wrote {len(result.rows)} prediction(s) to {args.output}")
+    if result.warned:
+        print(
+            f"\n{len(result.warned)} of {len(result.rows)} prediction(s) carry warnings (predicted, "
+            "but not to be trusted):",
+            file=sys.stderr,
+        )
+        for row in result.warned:
+            print(f"  {row.name}: {'; '.join(row.warnings)}", file=sys.stderr)
+    if result.skipped:
+        print(f"\nskipped {len(result.skipped)} item(s):", file=sys.stderr)
+        for name, reason in result.skipped:
             print(f"  {name}: {reason}", file=sys.stderr)
-    if not rows:
+    if not result.rows:
         print("error: nothing could be predicted", file=sys.stderr)
         return 1
     return 0
 
 
-def _predicted_label(values: list[float], model) -> str:
-    return model.config.id2label[int(np.argmax(values))]
+def _header(result: Predictions) -> list[str]:
+    return ["file", *(["predicted"] if result.task == "classification" else []), *result.columns, "warnings"]
 
 
-def _print_table(rows, columns, task, model) -> None:
-    header = ["file", *(["predicted"] if task == "classification" else []), *columns]
-    lines = []
-    for name, values in rows:
-        label = [_predicted_label(values, model)] if task == "classification" else []
-        lines.append([name, *label, *(f"{value:.4f}" for value in values)])
+def _cells(row: PredictedItem, result: Predictions, format_value) -> list[str]:
+    label = [row.label] if result.task == "classification" else []
+    return [row.name, *label, *(format_value(value) for value in row.values), "; ".join(row.warnings)]
+
+
+def _print_table(result: Predictions) -> None:
+    header = _header(result)
+    lines = [_cells(row, result, lambda value: f"{value:.4f}") for row in result.rows]
+    if not any(row.warnings for row in result.rows):  # no empty warnings column on screen
+        header, lines = header[:-1], [line[:-1] for line in lines]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines)]
     for line in [header, *lines]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
 
 
-def _write_csv(output: str, rows, columns, task, model) -> None:
+def _write_csv(output: str, result: Predictions) -> None:
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", *(["predicted"] if task == "classification" else []), *columns])
-        for name, values in rows:
-            label = [_predicted_label(values, model)] if task == "classification" else []
-            writer.writerow([name, *label, *(repr(float(value)) for value in values)])
+        writer.writerow(_header(result))
+        for row in result.rows:
+            writer.writerow(_cells(row, result, lambda value: repr(float(value))))
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -269,6 +154,12 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--input-data-format",
         choices=["channels_first", "channels_last"],
         help="channel axis of the arrays (default: inferred, see LensImageProcessor)",
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="unpickle object arrays (the DeepLense axion files [image, m_a]); unpickling runs code from the "
+        "file: only for files you trust (default: object arrays are skipped)",
     )
     parser.add_argument(
         "--trust-remote-code",

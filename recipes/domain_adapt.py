@@ -2,9 +2,12 @@
 
     python recipes/domain_adapt.py --config recipes/configs/domain_adapt_tiny.yaml --output_dir outputs/da
 
-Source and target are two simulation presets, or one preset with different overrides (PSF, noise,
-exposure, pixel scale): e.g. `model_ii` -> `model_iii`, or `lens_finding` -> the same survey with worse
-seeing and shallower exposures. Any registered classification head works (`model_type` + `model_config`):
+Source and target are two datasets on disk or on the Hub (`--source_dataset`, `--target_dataset`: folders or
+repo ids in the hf_deeplense format, e.g. converted DeepLense folders or `build_sim.py` output: the source's
+`train` split is the labelled training set, the target's `train` split is used without its labels, and each
+`test` split is labelled for evaluation), or two simulation presets, or one preset with different overrides
+(PSF, noise, exposure, pixel scale): e.g. `model_ii` -> `model_iii`, or `lens_finding` -> the same survey with
+worse seeing and shallower exposures. A dataset and a preset may be mixed. Any registered classification head works (`model_type` + `model_config`):
 the adaptation aligns its `pooler_output` (see `hf_deeplense.training.domain_adaptation`). Images are
 standardised per image (zero mean, unit variance), so a plain flux-scale change is not the shift being
 adapted. `results.json` holds the target-test ROC AUC (macro one-vs-rest for more than two classes) of each
@@ -22,6 +25,7 @@ import torch
 import yaml
 from transformers import AutoConfig, AutoModelForImageClassification
 
+from hf_deeplense.data import load_lensing_dataset
 from hf_deeplense.data.lens_finding import simulate_lens_finding_arrays
 from hf_deeplense.evaluation.metrics import classification_metrics
 from hf_deeplense.simulation import get_preset, simulate_batch
@@ -40,6 +44,18 @@ METHODS = ("source_only", "dann", "adda")
 @dataclass
 class DomainAdaptArguments:
     output_dir: str = field(default="outputs/domain_adapt", metadata={"help": "Where results.json goes."})
+    source_dataset: str | None = field(
+        default=None,
+        metadata={"help": "Labelled source dataset (folder or Hub repo id); replaces source_preset."},
+    )
+    target_dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Target dataset (folder or Hub repo id): train split unlabelled, test split labelled."
+        },
+    )
+    train_split: str = field(default="train", metadata={"help": "Training split of the datasets."})
+    test_split: str = field(default="test", metadata={"help": "Evaluation split of the datasets."})
     source_preset: str = field(
         default="model_ii", metadata={"help": "Simulation preset of the source domain."}
     )
@@ -97,9 +113,36 @@ def simulate_domain(
         ]
         images = torch.cat(per_class)
         labels = torch.cat([torch.full((len(part),), index) for index, part in enumerate(per_class)])
+    return standardise(images), labels.long(), list(cfg.classes)
+
+
+def standardise(images: torch.Tensor) -> torch.Tensor:
+    """Per-image zero mean and unit variance `(N, C, H, W)`: a flux-scale change is not the shift adapted."""
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     std = images.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
-    return ((images - mean) / std).float(), labels.long(), list(cfg.classes)
+    return ((images.double() - mean) / std).float()
+
+
+def load_domain(dataset: str, split: str, size: int | None = None):
+    """`(images standardised per image, labels, class names)` of one split of a lensing dataset (the first
+    `size` rows when given; the splits are shuffled when written)."""
+    splits = load_lensing_dataset(dataset)
+    if split not in splits:
+        raise ValueError(f"{dataset} has no {split!r} split (splits: {sorted(splits)})")
+    rows = splits[split]
+    if size is not None:
+        rows = rows.select(range(min(size, rows.num_rows)))
+    columns = rows.with_format("torch", columns=["pixel_values", "label"])[:]
+    return standardise(columns["pixel_values"].float()), columns["label"].long(), rows.features["label"].names
+
+
+def domain(args, role: str, split: str, size: int, seed: int, start: int):
+    """One split of the source or target domain: from its dataset if given, else simulated from its preset."""
+    dataset = getattr(args, f"{role}_dataset")
+    if dataset:
+        return load_domain(dataset, args.train_split if split == "train" else args.test_split, size)
+    preset, overrides = getattr(args, f"{role}_preset"), getattr(args, f"{role}_overrides")
+    return simulate_domain(preset, overrides, size, seed, start, args.lens_fraction)
 
 
 def target_auc(model, images, labels, class_names) -> float:
@@ -115,18 +158,14 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = set(args.methods) - set(METHODS)
     if unknown:
         raise ValueError(f"methods: unknown {sorted(unknown)}; choose from {METHODS}")
-    seed, fraction = args.simulation_seed, args.lens_fraction
-    source_train, source_labels, class_names = simulate_domain(
-        args.source_preset, args.source_overrides, args.train_size, seed, 0, fraction
+    seed = args.simulation_seed
+    source_train, source_labels, class_names = domain(args, "source", "train", args.train_size, seed, 0)
+    source_test, source_test_labels, _ = domain(args, "source", "test", args.test_size, seed, args.train_size)
+    target_train, _, target_classes = domain(  # target labels are never used for training
+        args, "target", "train", args.target_train_size, seed + 1, 0
     )
-    source_test, source_test_labels, _ = simulate_domain(
-        args.source_preset, args.source_overrides, args.test_size, seed, args.train_size, fraction
-    )
-    target_train, _, target_classes = simulate_domain(  # target labels are never used for training
-        args.target_preset, args.target_overrides, args.target_train_size, seed + 1, 0, fraction
-    )
-    target_test, target_test_labels, _ = simulate_domain(
-        args.target_preset, args.target_overrides, args.test_size, seed + 1, args.target_train_size, fraction
+    target_test, target_test_labels, _ = domain(
+        args, "target", "test", args.test_size, seed + 1, args.target_train_size
     )
     if target_classes != class_names or source_train.shape[1:] != target_train.shape[1:]:
         raise ValueError(

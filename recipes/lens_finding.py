@@ -9,7 +9,8 @@ Data: a built lens-finding dataset (`--dataset_dir`, `dataset_scripts/build_sim.
 simulator's source meta features, NaN/0 for every non-lens) are refused as label leakage. Class imbalance
 (~6% lenses): class-weighted cross-entropy (`class_weighting: balanced`). Each variant in `variants` trains
 the same `deeplense_lensfinder` CNN (with or without the meta branch); `comparison.json` lists ROC AUC,
-PR AUC and the TPR at FPR 1e-2 and 1e-3 on the test split for each. An `hpo:` section runs an Optuna
+PR AUC and the TPR at FPR 1e-2 and 1e-3 on the test split for each; `eval_prevalence: deeplense` quotes the
+PR AUC at the DeepLense test set's 1 % lenses (195 of 19,650), so it compares with their figures. An `hpo:` section runs an Optuna
 search per variant first (see `hf_deeplense.training.hpo`), scored on the validation split (never the test split). The saved models take
 `pixel_values = asinh(image / asinh_softening)` of images in e-/s (not `LensImageProcessor`'s min-max), and the
 fused model its raw meta features in the order of `config.meta_feature_names`.
@@ -88,6 +89,13 @@ class LensFindingArguments:
     asinh_softening: float = field(
         default=1.0, metadata={"help": "pixel_values = asinh(image / softening) (e-/s)."}
     )
+    eval_prevalence: str | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluate PR AUC at this lens fraction: 'deeplense' (195 / 19,650, the DeepLense test set), "
+            "a fraction, or none (the split's own). ROC AUC and TPR-at-FPR do not depend on it."
+        },
+    )
 
 
 def load_split(args: LensFindingArguments, split: str) -> dict:
@@ -160,6 +168,9 @@ def main(argv: list[str] | None = None) -> dict:
         meta = stack_features(columns[split], feature_names) if with_meta else None
         return LensFindingDataset(pixel_values, data["labels"], meta)
 
+    prevalence = args.eval_prevalence
+    if prevalence not in (None, "deeplense"):
+        prevalence = float(prevalence)
     results = {"single_feature_auc": single_aucs, "class_weights": class_weights, "variants": {}}
     for variant in args.variants:
         if variant not in ("image", "image+meta"):
@@ -193,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
             train_dataset=dataset("train", with_meta),
             eval_dataset=dataset("validation", with_meta),  # the search and model selection never see test
             compute_metrics=lambda prediction: detection_metrics(
-                softmax(prediction.predictions)[:, 1], prediction.label_ids
+                softmax(prediction.predictions)[:, 1], prediction.label_ids, prevalence=prevalence
             ),
         )
         if hpo_args.config is not None:

@@ -18,6 +18,7 @@ from hf_deeplense import (
     LensImageProcessor,
 )
 from hf_deeplense.cli import SUBCOMMANDS, Subcommand, build_parser, main, register_subcommand
+from hf_deeplense.predict import ALLOW_PICKLE_WARNING, predict_files
 
 LABELS = ["axion", "cdm", "no_sub"]
 
@@ -134,7 +135,8 @@ def test_predict_mixed_inputs_writes_csv_and_reports_skipped(classifier_dir, tmp
         str(images / "pair.npz") + ":second",
         str(images / "primary.fits"),
     ]
-    assert list(rows[0]) == ["file", "predicted", *(f"prob_{label}" for label in LABELS)]
+    assert list(rows[0]) == ["file", "predicted", *(f"prob_{label}" for label in LABELS), "warnings"]
+    assert all(row["warnings"] == "" for row in rows)  # ordinary images: nothing to warn about
     for row in rows:
         probabilities = [float(row[f"prob_{label}"]) for label in LABELS]
         assert abs(sum(probabilities) - 1) < 1e-5
@@ -190,7 +192,7 @@ def test_predict_regression_writes_targets_in_physical_units(regression_dir, tmp
         == 0
     )
     rows = _read_csv(output)
-    assert list(rows[0]) == ["file", "prediction"]
+    assert list(rows[0]) == ["file", "prediction", "warnings"]
     expected = _reference_logits(regression_dir, DeepLenseViTForRegression, image)
     np.testing.assert_allclose(float(rows[0]["prediction"]), expected.item(), rtol=1e-5)
 
@@ -243,3 +245,81 @@ def test_entry_point_subprocess(classifier_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(_read_csv(output)) == 1
     assert "predicted" in result.stdout
+
+
+def _axion_file(path: Path, image, mass) -> None:
+    """A DeepLense axion file: object array `[image, m_a]`."""
+    array = np.empty(2, dtype=object)
+    array[0], array[1] = image, mass
+    np.save(path, array, allow_pickle=True)
+
+
+def test_allow_pickle_reads_axion_files_and_a_payload_runs_only_with_the_flag(
+    classifier_dir, tmp_path, capsys
+):
+    image = np.random.default_rng(4).random((40, 40))
+    _axion_file(tmp_path / "axion_sim_0.npy", image, 1e-22)
+    marker = tmp_path / "unpickled"
+    np.save(tmp_path / "evil.npy", np.array([_WritesFileWhenUnpickled(str(marker)), 1e-22], dtype=object))
+    inputs = [str(tmp_path / "axion_sim_0.npy"), str(tmp_path / "evil.npy")]
+
+    # default (CLI and Python API): nothing is unpickled, both files are skipped with the reason
+    output = tmp_path / "default.csv"
+    assert main(["predict", "--model", str(classifier_dir), *inputs, "--output", str(output)]) == 1
+    assert not marker.exists(), "predict unpickled without --allow-pickle"
+    err = capsys.readouterr().err
+    assert err.count("rerun with --allow-pickle") == 2 and ALLOW_PICKLE_WARNING not in err
+    result = predict_files(str(classifier_dir), inputs, device="cpu")
+    assert not marker.exists() and result.rows == [] and len(result.skipped) == 2
+
+    # opt-in: the warning is printed, the axion image is predicted like the bare image
+    output = tmp_path / "opt_in.csv"
+    assert (
+        main(["predict", "--model", str(classifier_dir), *inputs, "--allow-pickle", "--output", str(output)])
+        == 0
+    )
+    assert marker.exists(), "the flag really unpickles: this is what it guards"
+    err = capsys.readouterr().err
+    assert ALLOW_PICKLE_WARNING in err and f"{tmp_path / 'evil.npy'}: object array with 2 element(s)" in err
+    rows = _read_csv(output)
+    assert [row["file"] for row in rows] == [inputs[0]]
+    expected = _reference_logits(classifier_dir, DeepLenseViTForImageClassification, image).softmax(-1)
+    np.testing.assert_allclose(
+        [float(rows[0][f"prob_{label}"]) for label in LABELS], expected.numpy(), rtol=1e-5
+    )
+    api = predict_files(str(classifier_dir), [inputs[0]], allow_pickle=True, device="cpu")
+    np.testing.assert_allclose(api.rows[0].values, expected.numpy(), rtol=1e-5)
+
+
+def test_untrustworthy_inputs_are_predicted_and_flagged(classifier_dir, tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    np.save(tmp_path / "constant.npy", np.full((40, 40), 3.0))
+    np.save(tmp_path / "near_constant.npy", 1000.0 + 1e-3 * rng.random((40, 40)))
+    np.save(tmp_path / "tiny.npy", rng.random((2, 2)))
+    np.save(tmp_path / "good.npy", rng.random((40, 40)))
+    output = tmp_path / "preds.csv"
+    assert main(["predict", "--model", str(classifier_dir), str(tmp_path), "--output", str(output)]) == 0
+    rows = {Path(row["file"]).name: row["warnings"] for row in _read_csv(output)}
+    assert set(rows) == {"constant.npy", "near_constant.npy", "tiny.npy", "good.npy"}  # nothing dropped
+    assert rows["constant.npy"].startswith("constant image (every pixel is 3)")
+    assert rows["near_constant.npy"].startswith("near-constant image")
+    assert rows["tiny.npy"] == "input 2x2 is much smaller than the model's 16x16 (upsampled 8.0x)"
+    assert rows["good.npy"] == ""
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path / 'tiny.npy'}: input 2x2 is much smaller" in err  # per file, as it comes
+    assert "3 of 4 prediction(s) carry warnings" in err  # and in the summary
+
+
+def test_values_far_outside_the_training_range_are_flagged(tmp_path):
+    torch.manual_seed(0)
+    model = DeepLenseViTForImageClassification(_tiny_config(num_labels=3)).eval()
+    processor = LensImageProcessor(size=16, normalization="mean_std", image_mean=0.5, image_std=0.1)
+    rng = np.random.default_rng(6)
+    np.save(tmp_path / "in_range.npy", rng.random((16, 16)))
+    np.save(
+        tmp_path / "counts.npy", 1e4 * rng.random((16, 16))
+    )  # raw counts given to a model trained on [0, 1]
+    result = predict_files(model, [str(tmp_path)], processor=processor, task="classification", device="cpu")
+    warnings = {Path(row.name).name: row.warnings for row in result.rows}
+    assert warnings["in_range.npy"] == []
+    assert len(warnings["counts.npy"]) == 1 and "far outside the training range" in warnings["counts.npy"][0]

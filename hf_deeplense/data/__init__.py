@@ -3,6 +3,7 @@
 from .card import dataset_statistics, read_features, render_dataset_card, write_dataset_card
 from .collate import BatchedLensingDataset, LensingCollator, batched_loader
 from .convert import (
+    ALLOW_PICKLE_WARNING,
     LAYOUTS,
     ConversionResult,
     LayoutError,
@@ -10,6 +11,7 @@ from .convert import (
     convert_deeplense,
     detect_layout,
     load_example,
+    load_split_file,
 )
 from .hub import publish_dataset
 from .iterable import SimulatedLensDataset
@@ -27,6 +29,7 @@ from .writer import (
 )
 
 __all__ = [
+    "ALLOW_PICKLE_WARNING",
     "LAYOUTS",
     "SPLITS",
     "BatchedLensingDataset",
@@ -44,6 +47,7 @@ __all__ = [
     "lensing_features",
     "list_shards",
     "load_example",
+    "load_split_file",
     "check_split_pixels",
     "load_lensing_dataset",
     "num_shards_for",

@@ -41,6 +41,7 @@ def lensing_features(
     image_shape: Sequence[int],
     float_columns: Sequence[str] = (),
     with_source_file: bool = False,
+    bool_columns: Sequence[str] = (),
 ) -> Features:
     """The `datasets.Features` of a lensing dataset.
 
@@ -50,13 +51,15 @@ def lensing_features(
         float_columns: extra float32 columns (`log10_m_a`, `subhalo_mass_fraction`, physical
             parameters, lens-finding meta features), in column order.
         with_source_file: add a `source_file` string column (converted data).
+        bool_columns: extra boolean columns (e.g. membership of a published labelled subset), after
+            the float columns.
     """
     if len(image_shape) != 3:
         raise ValueError(f"image_shape must be (C, H, W), got {tuple(image_shape)}")
     if not class_names:
         raise ValueError("class_names must not be empty")
     reserved = {"pixel_values", "label", "source_file"}
-    clash = reserved.intersection(float_columns)
+    clash = reserved.intersection([*float_columns, *bool_columns])
     if clash:
         raise ValueError(f"float_columns may not reuse the reserved names {sorted(clash)}")
     columns: dict[str, Any] = {
@@ -65,6 +68,8 @@ def lensing_features(
     }
     for name in float_columns:
         columns[name] = Value("float32")
+    for name in bool_columns:
+        columns[name] = Value("bool")
     if with_source_file:
         columns["source_file"] = Value("string")
     return Features(columns)

@@ -42,11 +42,71 @@ def build_model_i(root: Path, rng, per_class=4, per_class_test=2, size=150, with
 
 
 def build_model_iv(root: Path, rng) -> Path:
+    """Model_IV/{train,val}/{no_sub,cdm,axion} as the DeepLense notebooks read it: `np.load(f)[0]` is the
+    image, so no_sub/cdm files are (1, 64, 64) and axion files are [image (64, 64), mass] objects."""
+    for split, count in (("train", 3), ("val", 2)):
+        for name in ("no_sub", "cdm", "axion"):
+            (root / "Model_IV" / split / name).mkdir(parents=True)
+            for i in range(count):
+                path = root / "Model_IV" / split / name / f"{name}_{i}.npy"
+                if name == "axion":
+                    save_object(path, rng.random((64, 64)), 10.0 ** rng.uniform(-24, -22))
+                else:
+                    np.save(path, rng.random((1, 64, 64)))
+    return root
+
+
+def build_model_iv_channels_last(root: Path, rng) -> Path:
+    """The older Model IV variant: train/{no,cdm,axion}, (64, 64, 3) channels-last."""
     for split, count in (("train", 3), ("val", 2)):
         for name in ("no", "cdm", "axion"):
             (root / split / name).mkdir(parents=True)
             for i, image in enumerate(_images(rng, count, (64, 64, 3), np.float32)):
                 np.save(root / split / name / f"{i}.npy", image)
+    return root
+
+
+def build_binary_substructure(root: Path, rng) -> Path:
+    """{no_sub,sub}/: the binary substructure test, 8-bit grey (150, 150) PNGs as its notebook reads them
+    (`np.asarray(Image.open(f))`)."""
+    from PIL import Image
+
+    for name in ("no_sub", "sub"):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((rng.random((150, 150)) * 255).astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def build_hsc(root: Path, rng) -> Path:
+    """hsc/ (non-lenses) and hsc_lens_candidates/ (lenses): HSC cut-outs, (64, 64)."""
+    for folder, count in (("hsc", 6), ("hsc_lens_candidates", 2)):
+        (root / folder).mkdir(parents=True)
+        for i, image in enumerate(_images(rng, count, (64, 64), np.float32)):
+            np.save(root / folder / f"{i}.npy", image)
+    return root
+
+
+def build_stacked(root: Path, rng) -> Path:
+    """Domain-adaptation arrays: f_{train,test}_data*.npy (N, 1, 150, 150) + f_*_labels*.npy (N, 1)."""
+    root.mkdir(parents=True)
+    for stem, count in (("f_train_{}_zoom-rotation", 9), ("f_test_{}", 6)):
+        np.save(root / f"{stem.format('data')}.npy", rng.random((count, 1, 150, 150)).astype(np.float32))
+        np.save(root / f"{stem.format('labels')}.npy", (np.arange(count) % 3).astype(np.float64)[:, None])
+    return root
+
+
+def build_npz(root: Path, rng, count: int = 10) -> Path:
+    """A multi-target regression cache: data (N, 4, 91, 91), targets (N, 4), redshifts (N, 2), extras."""
+    root.mkdir(parents=True)
+    np.savez(
+        root / "dataset_4task_log10_10samples.npz",
+        data=rng.standard_normal((count, 4, 91, 91)).astype(np.float32),
+        targets=rng.standard_normal((count, 4)),
+        redshifts=rng.uniform(0.1, 3.0, (count, 2)),
+        loaded_uids=np.arange(count),
+        target_scaler_params=np.ones((2, 4)),
+    )
     return root
 
 
@@ -99,6 +159,11 @@ def build_flat_array(root: Path, rng) -> Path:
 BUILDERS = {
     "model_i_iii": build_model_i,
     "model_iv": build_model_iv,
+    "model_iv_channels_last": build_model_iv_channels_last,
+    "binary_substructure": build_binary_substructure,
+    "hsc": build_hsc,
+    "stacked": build_stacked,
+    "npz": build_npz,
     "common_test_i": build_common_test_i,
     "lens_finding": build_lens_finding,
     "real_lens_ssl": build_real_lens_ssl,

@@ -161,3 +161,20 @@ def test_image_size_override_keeps_the_field_of_view_and_card_names_the_preset_f
     )
     card = (replica / "README.md").read_text()
     assert "DeepLense-compatible replica" in card and "`model_ii`" in card
+
+
+def test_build_sim_script_passes_json_overrides(tmp_path, monkeypatch):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "dataset_scripts" / "build_sim.py"
+    spec = importlib.util.spec_from_file_location("build_sim", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    calls = []
+    monkeypatch.setattr(
+        script, "build_simulated_dataset", lambda *args, **kwargs: calls.append(kwargs) or tmp_path
+    )
+    script.main(["--out", str(tmp_path), "--overrides", '{"psf_fwhm": [0.5], "exposure_time": [100.0]}'])
+    assert calls[0]["overrides"] == {"psf_fwhm": [0.5], "exposure_time": [100.0]}
+    script.main(["--out", str(tmp_path)])
+    assert calls[1]["overrides"] is None

@@ -1,4 +1,5 @@
 import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,28 @@ EXPECTED = {
         (1, 150, 150),
         True,
     ),
-    "model_iv": (["no", "cdm", "axion"], {"train": 9, "validation": 6, "test": 0}, (3, 64, 64), True),
+    "model_iv": (["no_sub", "cdm", "axion"], {"train": 9, "validation": 6, "test": 0}, (1, 64, 64), True),
+    # its val/ folder is the official test split; validation is carved out of train
     "common_test_i": (
         ["no", "sphere", "vort"],
-        {"train": 9, "validation": 3, "test": 0},
+        {"train": 6, "validation": 3, "test": 3},
         (1, 150, 150),
         False,
     ),
+    "binary_substructure": (
+        ["no_sub", "sub"],
+        {"train": 4, "validation": 2, "test": 2},
+        (1, 150, 150),
+        False,
+    ),
+    "hsc": (["non_lens", "lens"], {"train": 4, "validation": 2, "test": 2}, (1, 64, 64), False),
+    "stacked": (
+        ["class_0", "class_1", "class_2"],
+        {"train": 6, "validation": 3, "test": 6},
+        (1, 150, 150),
+        False,
+    ),
+    "npz": (["lens"], {"train": 6, "validation": 2, "test": 2}, (4, 91, 91), False),
     "lens_finding": (["non_lens", "lens"], {"train": 6, "validation": 2, "test": 4}, (3, 64, 64), False),
     "real_lens_ssl": (["non_lens", "lens"], {"train": 6, "validation": 2, "test": 2}, (3, 32, 32), False),
     "regression": (["axion"], {"train": 6, "validation": 2, "test": 2}, (1, 150, 150), True),
@@ -37,10 +53,16 @@ EXPECTED = {
 
 def source_image(src: Path, source_file: str) -> np.ndarray:
     """The image a converted row came from, read independently of the converter."""
-    if source_file.endswith("]"):  # flat array row: name.npy[row]
+    if source_file.endswith("]"):  # a row of an array file: name.npy[row] / name.npz[row]
         name, row = source_file[:-1].split("[")
-        values = np.load(src / name)[int(row)][:-1]
-        return values.reshape(1, 64, 64)
+        if name.endswith(".npz"):
+            return np.load(src / name)["data"][int(row)]
+        values = np.load(src / name)[int(row)]
+        return values if values.ndim == 3 else values[:-1].reshape(1, 64, 64)  # stacked, or flat + label
+    if source_file.endswith(".png"):
+        from PIL import Image
+
+        return np.asarray(Image.open(src / source_file), dtype=np.float32)[None]
     path = src / source_file if (src / source_file).exists() else src.parent / source_file
     array = np.load(path, allow_pickle=True)
     if array.dtype == object:
@@ -57,7 +79,7 @@ def test_every_layout_converts(layout, tmp_path, build_layout):
     src = build_layout(layout, tmp_path / "src")
     assert detect_layout(src) == layout
     classes, counts, shape, has_mass = EXPECTED[layout]
-    test_frac = 0 if layout in ("model_iv", "common_test_i") else 0.25
+    test_frac = 0 if layout == "model_iv" else 0.25
     result = convert_deeplense(
         src, tmp_path / "out", allow_pickle=True, val_frac=0.25, test_frac=test_frac, progress=False
     )
@@ -73,7 +95,7 @@ def test_every_layout_converts(layout, tmp_path, build_layout):
         rows = dataset[split].with_format("numpy")[:]
         for image, source in zip(rows["pixel_values"], rows["source_file"]):
             np.testing.assert_allclose(image, source_image(src, source), rtol=1e-6)
-    if layout in ("model_i_iii", "regression"):  # their axion files are [image, mass] objects
+    if layout in ("model_i_iii", "model_iv", "regression"):  # their axion files are [image, mass] objects
         rows = train.with_format("numpy")[:]
         axion = rows["label"] == classes.index("axion")
         assert np.all(np.isnan(rows["log10_m_a"][~axion]))
@@ -245,3 +267,223 @@ def test_convert_script(tmp_path, build_layout, capsys):
     (tmp_path / "odd" / "stuff").mkdir(parents=True)
     assert script.main([str(tmp_path / "odd"), "--out", str(tmp_path / "out3")]) == 2
     assert "Known layouts" in capsys.readouterr().err
+
+
+# -- whole folders as one split, official splits ------------------------------------------------------------
+
+
+def test_an_official_test_folder_converts_as_a_test_split(tmp_path, build_layout):
+    src = build_layout("model_i_iii", tmp_path / "src")
+    test_folder = src / "Model_I_test"
+    result = convert_deeplense(test_folder, tmp_path / "by_name", allow_pickle=True, progress=False)
+    assert list(result.counts) == ["test"]  # Model_X_test/ alone: its name says test
+    assert result.counts["test"] == {"no_sub": 2, "cdm": 2, "axion": 2}
+
+    result = convert_deeplense(
+        src / "Model_I", tmp_path / "split", allow_pickle=True, split="test", progress=False
+    )
+    assert list(result.counts) == ["test"] and sum(result.counts["test"].values()) == 18  # + Model_I_test/
+
+    # fractions may reach 1.0: the whole training pool becomes val + test
+    shutil.rmtree(test_folder)
+    result = convert_deeplense(
+        src / "Model_I",
+        tmp_path / "fractions",
+        allow_pickle=True,
+        val_frac=0.0,
+        test_frac=1.0,
+        progress=False,
+    )
+    assert list(result.counts) == ["test"] and sum(result.counts["test"].values()) == 12
+    result = convert_deeplense(
+        src / "Model_I", tmp_path / "halves", allow_pickle=True, val_frac=0.5, test_frac=0.5, progress=False
+    )
+    assert set(result.counts) == {"validation", "test"}  # no image left over for train
+    assert sum(sum(c.values()) for c in result.counts.values()) == 12
+    with pytest.raises(ValueError, match="at most 1"):
+        convert_deeplense(src / "Model_I", tmp_path / "bad", val_frac=0.6, test_frac=0.5, progress=False)
+    with pytest.raises(ValueError, match="split must be one of"):
+        convert_deeplense(src / "Model_I", tmp_path / "bad", split="holdout", progress=False)
+
+
+def test_common_test_i_val_folder_is_the_test_split_unless_told_otherwise(tmp_path, build_layout):
+    src = build_layout("common_test_i", tmp_path / "src")
+    val_files = {f"dataset/val/{c}/0.npy" for c in ("no", "sphere", "vort")}
+    convert_deeplense(src, tmp_path / "default", progress=False)
+    dataset = load_lensing_dataset(tmp_path / "default")
+    assert set(dataset["test"]["source_file"]) == val_files  # what GSoC results report on
+    assert all(name.startswith("dataset/train/") for name in dataset["train"]["source_file"])
+
+    convert_deeplense(src, tmp_path / "told", val_folder_split="validation", test_frac=0, progress=False)
+    dataset = load_lensing_dataset(tmp_path / "told")
+    assert set(dataset["validation"]["source_file"]) == val_files and "test" not in dataset
+
+
+def test_older_model_iv_variant_channels_last_and_no_folder(tmp_path, build_layout):
+    src = build_layout("model_iv_channels_last", tmp_path / "src")
+    assert detect_layout(src) == "model_iv"
+    result = convert_deeplense(src, tmp_path / "out", test_frac=0, progress=False)
+    assert result.class_names == ["no_sub", "cdm", "axion"] and result.image_shape == (3, 64, 64)
+    dataset = load_lensing_dataset(tmp_path / "out")
+    rows = dataset["train"].with_format("numpy")[:]
+    no_sub = rows["label"] == 0
+    assert all(name.startswith("train/no/") for name in rows["source_file"][no_sub])
+    for image, source in zip(rows["pixel_values"], rows["source_file"]):
+        np.testing.assert_allclose(image, np.moveaxis(np.load(src / source), -1, 0))
+
+
+def test_binary_substructure_reads_npy_files_too(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("no_sub", "sub"):
+        (tmp_path / "src" / name).mkdir(parents=True)
+        for i in range(3):
+            np.save(tmp_path / "src" / name / f"{i}.npy", rng.random((150, 150)))
+    (tmp_path / "src" / "sub" / "broken.png").write_bytes(b"not a png")
+    result = convert_deeplense(tmp_path / "src", tmp_path / "out", test_frac=0, val_frac=0, progress=False)
+    assert result.counts == {"train": {"no_sub": 3, "sub": 3}}
+    assert [(path, reason.split(":")[0]) for path, reason in result.skipped] == [
+        ("sub/broken.png", "unreadable image file")
+    ]
+
+
+# -- stacked arrays and .npz --------------------------------------------------------------------------------
+
+
+def test_stacked_regression_labels_become_a_target_column(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "src").mkdir()
+    images = rng.random((6, 1, 150, 150)).astype(np.float32)
+    masses = rng.uniform(-24, -22, (6, 1))
+    np.save(tmp_path / "src" / "images.npy", images)
+    np.save(tmp_path / "src" / "labels.npy", masses)
+    assert detect_layout(tmp_path / "src") == "stacked"
+    result = convert_deeplense(tmp_path / "src", tmp_path / "out", val_frac=0, test_frac=0, progress=False)
+    assert result.counts == {"train": {"lens": 6}}
+    rows = load_lensing_dataset(tmp_path / "out")["train"].with_format("numpy")[:]
+    order = [int(name.split("[")[1][:-1]) for name in rows["source_file"]]
+    np.testing.assert_allclose(rows["target"], masses[order, 0], rtol=1e-6)
+    np.testing.assert_array_equal(rows["pixel_values"], images[order])
+
+
+def test_stacked_and_npz_errors_name_the_file_and_the_field(tmp_path, build_layout):
+    src = build_layout("stacked", tmp_path / "stacked")
+    np.save(src / "f_test_labels.npy", np.zeros((5, 1)))  # 6 images
+    with pytest.raises(
+        LayoutError, match=r"f_test_labels\.npy: 5 labels for the 6 images of f_test_data\.npy"
+    ):
+        convert_deeplense(src, tmp_path / "out", progress=False)
+
+    (tmp_path / "npz").mkdir()
+    np.savez(tmp_path / "npz" / "cache.npz", data=np.zeros((4, 4, 91, 91)), targets=np.zeros((3, 4)))
+    with pytest.raises(LayoutError, match=r"cache\.npz: 'targets' has 3 rows but 'data' has 4"):
+        convert_deeplense(tmp_path / "npz" / "cache.npz", tmp_path / "out", progress=False)
+    np.savez(tmp_path / "npz" / "cache.npz", images=np.zeros((4, 4, 91, 91)))
+    with pytest.raises(LayoutError, match=r"cache\.npz: no 'data' array \(arrays: images\)"):
+        convert_deeplense(tmp_path / "npz" / "cache.npz", tmp_path / "out", progress=False)
+
+
+def test_npz_targets_and_redshifts_are_kept_per_row(tmp_path, build_layout):
+    src = build_layout("npz", tmp_path / "src")
+    npz = src / "dataset_4task_log10_10samples.npz"
+    assert detect_layout(npz) == "npz"  # the file itself, or the folder holding it
+    convert_deeplense(npz, tmp_path / "out", val_frac=0, test_frac=0, progress=False)
+    rows = load_lensing_dataset(tmp_path / "out")["train"].with_format("numpy")[:]
+    archive = np.load(npz)
+    order = [int(name.split("[")[1][:-1]) for name in rows["source_file"]]
+    for i in range(4):
+        np.testing.assert_allclose(rows[f"target_{i}"], archive["targets"][order, i], rtol=1e-6)
+    for i in range(2):
+        np.testing.assert_allclose(rows[f"redshift_{i}"], archive["redshifts"][order, i], rtol=1e-6)
+    np.testing.assert_array_equal(rows["pixel_values"], archive["data"][order])
+
+
+# -- the real-lens SSL published splits (pickles) ------------------------------------------------------------
+
+
+def _write_split_files(folder: Path, lenses: list[str], nonlenses: list[str]) -> None:
+    """indices.pkl and train_indices_300.pkl in the shapes the DeepLense SSL repository publishes:
+    numpy string scalars in lists for train, numpy string arrays for val, plain strings for test."""
+    import pickle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    indices = {
+        "train": {
+            "lenses": [np.str_(n) for n in lenses[:3]],
+            "nonlenses": [np.str_(n) for n in nonlenses[:3]],
+        },
+        "val": {"lenses": np.array(lenses[3:4]), "nonlenses": np.array(nonlenses[3:4])},
+        "test": {"lenses": list(lenses[4:]), "nonlenses": list(nonlenses[4:])},
+    }
+    (folder / "indices.pkl").write_bytes(pickle.dumps(indices, protocol=4))
+    subset = {"lenses": np.array(lenses[:1]), "nonlenses": np.array(nonlenses[:2])}
+    (folder / "train_indices_300.pkl").write_bytes(pickle.dumps(subset, protocol=4))
+
+
+def test_real_lens_published_splits_are_kept_with_the_opt_in(tmp_path, build_layout):
+    src = build_layout("real_lens_ssl", tmp_path / "src")  # 5 lenses, 5 non-lenses: 0.npy .. 4.npy
+    names = [f"{i}.npy" for i in range(5)]
+    _write_split_files(tmp_path / "input", names, names)
+
+    result = convert_deeplense(
+        src,
+        tmp_path / "out",
+        allow_pickle=True,
+        split_file=tmp_path / "input" / "indices.pkl",
+        progress=False,
+    )
+    assert result.skipped == []
+    dataset = load_lensing_dataset(tmp_path / "out")
+    files = {split: sorted(ds["source_file"]) for split, ds in dataset.items()}
+    assert files == {
+        "train": sorted(f"{kind}/{n}" for kind in ("lenses", "nonlenses") for n in names[:3]),
+        "validation": ["lenses/3.npy", "nonlenses/3.npy"],
+        "test": ["lenses/4.npy", "nonlenses/4.npy"],
+    }
+    train = dataset["train"]
+    labelled = sorted(name for name, flag in zip(train["source_file"], train["labelled_300"]) if flag)
+    assert labelled == ["lenses/0.npy", "nonlenses/0.npy", "nonlenses/1.npy"]
+    assert "labelled_300" in (tmp_path / "out" / "README.md").read_text()
+
+    # without the opt-in: the split files are named as skipped and the splits are carved instead
+    result = convert_deeplense(
+        src, tmp_path / "default", split_file=tmp_path / "input" / "indices.pkl", progress=False
+    )
+    reasons = dict(result.skipped)
+    assert "--allow-pickle" in reasons["input/indices.pkl"]
+    assert "input/train_indices_300.pkl" in reasons
+    assert "labelled_300" not in load_lensing_dataset(tmp_path / "default")["train"].features
+
+
+def test_a_planted_split_file_never_runs_even_with_the_opt_in(tmp_path, build_layout):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    src = build_layout("real_lens_ssl", tmp_path / "src")
+    (src / "indices.pkl").write_bytes(pickle.dumps({"train": Payload()}))
+    result = convert_deeplense(src, tmp_path / "out", progress=False)  # found in SRC, not read
+    assert not marker.exists() and "--allow-pickle" in dict(result.skipped)["indices.pkl"]
+    result = convert_deeplense(src, tmp_path / "out2", allow_pickle=True, progress=False)
+    assert not marker.exists(), "the split-file unpickler ran a payload"
+    assert "refused global io.open" in dict(result.skipped)["indices.pkl"]
+
+
+def test_convert_script_split_options(tmp_path, build_layout, capsys):
+    script = load_script("convert_deeplense")
+    src = build_layout("model_i_iii", tmp_path / "src")
+    code = script.main(
+        [str(src / "Model_I"), "--out", str(tmp_path / "out"), "--split", "test", "--allow-pickle"]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "--allow-pickle: object arrays will be unpickled" in captured.err
+    assert load_lensing_dataset(tmp_path / "out")["test"].num_rows == 18  # with the sibling Model_I_test/
+    src = build_layout("common_test_i", tmp_path / "cti")
+    assert (
+        script.main([str(src), "--out", str(tmp_path / "cti_out"), "--val-folder-split", "validation"]) == 0
+    )
+    assert "test: 3" not in capsys.readouterr().out  # val/ went to validation, 10 % test of 9 rounds to 0

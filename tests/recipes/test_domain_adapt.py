@@ -35,3 +35,62 @@ def test_mismatched_domains_are_refused(tmp_path):
                 '{"image_size": 20}',
             ]
         )
+
+
+@pytest.fixture(scope="module")
+def two_datasets(tmp_path_factory):
+    """A Model A-like source and a blurrier, noisier Model B-like target, written to disk."""
+    from hf_deeplense.data.build import build_simulated_dataset
+
+    root = tmp_path_factory.mktemp("domains")
+    common = {"n_per_class": 20, "split_fractions": (0.6, 0.0, 0.4), "image_size": 24, "write_card": False}
+    source = build_simulated_dataset(root / "model_a", "model_ab", progress=False, **common)
+    target = build_simulated_dataset(
+        root / "model_b",
+        "model_ab",
+        seed=1,
+        overrides={"psf_fwhm": (0.3,), "exposure_time": (100.0,)},
+        progress=False,
+        **common,
+    )
+    return source, target
+
+
+@pytest.mark.parametrize(
+    ("model_type", "model_config"),
+    [
+        ("deeplense_cnn", '{"architecture": "resnet18", "model_args": {"channels": [4, 8, 8, 16]}}'),
+        (
+            "deeplense_vit",
+            '{"patch_size": 6, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, '
+            '"intermediate_size": 24}',
+        ),
+    ],
+)
+def test_source_and_target_datasets_on_disk_with_cnn_and_vit(
+    tmp_path, two_datasets, model_type, model_config
+):
+    source, target = two_datasets
+    recipe = load_recipe("domain_adapt")
+    config = ROOT / "recipes" / "configs" / "domain_adapt_tiny.yaml"
+    results = recipe.main(
+        ["--config", str(config), "--output_dir", str(tmp_path)]
+        + ["--source_dataset", str(source), "--target_dataset", str(target)]
+        + ["--model_type", model_type, "--model_config", model_config]
+    )
+    assert results["class_names"] == ["no_sub", "sphere", "vortex"]  # from the datasets, not a preset
+    assert set(results["target_auc"]) == {"source_only", "dann", "adda"}
+    assert all(0.0 <= auc <= 1.0 for auc in results["target_auc"].values())
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["arguments"]["source_dataset"] == str(source)
+
+
+def test_load_domain_reads_the_labelled_split_and_standardises(two_datasets):
+    recipe = load_recipe("domain_adapt")
+    source, _ = two_datasets
+    images, labels, names = recipe.load_domain(str(source), "test", size=5)
+    assert images.shape == (5, 1, 24, 24) and labels.shape == (5,) and names == ["no_sub", "sphere", "vortex"]
+    assert images.mean(dim=(1, 2, 3)).abs().max() < 1e-5
+    assert (images.std(dim=(1, 2, 3)) - 1).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="no 'validation' split"):
+        recipe.load_domain(str(source), "validation")

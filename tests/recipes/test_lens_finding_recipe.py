@@ -57,3 +57,23 @@ def test_simulator_meta_features_are_refused_as_label_leakage(tmp_path):
                 "n_images",
             ]
         )
+
+
+def test_eval_prevalence_quotes_pr_auc_at_the_deeplense_test_fraction(tmp_path, frozen_heap):
+    recipe = load_recipe("lens_finding")
+    args = [
+        *TINY,
+        "--output_dir",
+        str(tmp_path),
+        "--train_size",
+        "64",
+        "--test_size",
+        "48",
+        "--variants",
+        "image",
+    ]
+    results = recipe.main([*args, "--eval_prevalence", "deeplense"])
+    metrics = results["variants"]["image"]
+    assert metrics["prevalence"] == pytest.approx(195 / 19650)  # not the split's own ~6 %
+    assert metrics["num_positives"] / 48 > 0.02
+    assert 0.0 <= metrics["pr_auc"] <= 1.0

@@ -47,9 +47,14 @@ def _offences(path: Path) -> list[str]:
     return found
 
 
-# The one place that may unpickle: the converter's opt-in branch (`--allow-pickle`), tested in
-# tests/data/test_convert.py::test_pickle_payload_does_not_run_without_the_flag.
-ALLOWED = {"hf_deeplense/data/convert.py: np.load(allow_pickle=True)"}
+# The places that may unpickle: the converter's opt-in branch (`--allow-pickle`), tested in
+# tests/data/test_convert.py::test_pickle_payload_does_not_run_without_the_flag, and predict's reads, which pass
+# the caller's `allow_pickle` (default False, checked in tests/test_safety.py), tested in
+# tests/test_cli.py::test_allow_pickle_reads_axion_files_and_a_payload_runs_only_with_the_flag.
+ALLOWED = {
+    "hf_deeplense/data/convert.py: np.load(allow_pickle=True)",
+    "hf_deeplense/predict.py: np.load(allow_pickle=non-constant)",
+}
 
 
 def test_nothing_shipped_unpickles_outside_the_converter_opt_in():
