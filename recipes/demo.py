@@ -135,7 +135,7 @@ def main(argv=None) -> float:
     per_class = ", ".join(
         f"{key.removeprefix('test_auc_')} {value:.3f}"
         for key, value in metrics.items()
-        if key.startswith("test_auc_") and key != "test_auc_macro"
+        if key.startswith("test_auc_") and key not in ("test_auc_macro", "test_auc_micro")
     )
     print("\n" + "=" * 72)
     print(f"data: {demo['description']}")
