@@ -247,24 +247,25 @@ class SimulationConfig:
         return dataclasses.asdict(self)
 
 
+# DeepLenseSim Model I's instrument: 150 px, 0.05", Gaussian PSF 0.087", Poisson (exposure 10^U(3, 3.5) s) +
+# Gaussian background 0.01. Fluxes are arbitrary (zero point 25): magnitude ~22 is lenstronomy's amp = 20 for
+# R = 0.25", n = 1, the DeepLense source.
+MODEL_I_INSTRUMENT = {
+    "image_size": 150,
+    "pixel_scale": 0.05,
+    "psf_fwhm": (0.087,),
+    "zero_point": (25.0,),
+    "sky_brightness": (None,),
+    "exposure_time": (1000.0,),
+    "exposure_time_log10_spread": 0.5,
+    "num_exposures": 1,
+    "read_noise": 0.0,
+    "background_rms": 0.01,
+}
+
 PRESETS: dict[str, SimulationConfig] = {
-    # DeepLenseSim Model I: 150 px, 0.05", Gaussian PSF 0.087", Poisson (exposure 10^U(3, 3.5) s) +
-    # Gaussian background 0.01. Fluxes are arbitrary (zero point 25): magnitude ~22 is lenstronomy's
-    # amp = 20 for R = 0.25", n = 1, the DeepLense source.
     "model_i": SimulationConfig(
-        name="model_i",
-        image_size=150,
-        pixel_scale=0.05,
-        bands=("model_i",),
-        psf_fwhm=(0.087,),
-        source_magnitude_range=(21.8, 22.3),
-        zero_point=(25.0,),
-        sky_brightness=(None,),
-        exposure_time=(1000.0,),
-        exposure_time_log10_spread=0.5,
-        num_exposures=1,
-        read_noise=0.0,
-        background_rms=0.01,
+        name="model_i", bands=("model_i",), source_magnitude_range=(21.8, 22.3), **MODEL_I_INSTRUMENT
     ),
     # Model II, Euclid VIS as in DeepLenseSim's lenstronomy version: seeing 0.16", 565 s x 4,
     # sky 22.35 mag/arcsec^2, zero point 24.0, read noise 4.2 e-.
@@ -287,22 +288,13 @@ PRESETS: dict[str, SimulationConfig] = {
     "model_ab": SimulationConfig(
         name="model_ab",
         classes=("no_sub", "sphere", "vortex"),
-        image_size=150,
-        pixel_scale=0.05,
         bands=("model_ab",),
-        psf_fwhm=(0.087,),
         host_profile="sis",
         theta_e_range=(1.2, 1.2),
         q_range=(1.0, 1.0),
         shear_range=(0.0, 0.3),
         source_magnitude_range=(21.8, 22.3),
-        zero_point=(25.0,),
-        sky_brightness=(None,),
-        exposure_time=(1000.0,),
-        exposure_time_log10_spread=0.5,
-        num_exposures=1,
-        read_noise=0.0,
-        background_rms=0.01,
+        **MODEL_I_INSTRUMENT,
     ),
     # HSC-like g, r, i cut-outs (0.168", seeing 0.8 / 0.7 / 0.6", Wide-survey depth, zero point 27):
     # red lens galaxies, blue sources; ~6% lenses as in DeepLense's lens-finding test.
@@ -381,77 +373,59 @@ MACRO_SPREAD = {
     "shear_angle_range": (-0.3, 0.3),
 }
 
+
+def _simple_sim_2_replica(name: str, **fields) -> SimulationConfig:
+    """A replica of DeepLenseSim's ``simple_sim_2`` pipeline (Models II and III): the source doubled,
+    deflections rescaled, no noise; ``fields`` set the instrument or replace replica fields."""
+    return SimulationConfig(
+        name=name,
+        source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
+        add_noise=False,
+        deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
+        **{**DEEPLENSE_REPLICA, **fields},
+    )
+
+
 PRESETS.update(
     {
-        # DeepLenseSim Model I (`simple_sim`): 150 px of 0.05", Gaussian PSF 0.087" cut at 3 sigma, no
-        # deflection rescaling (a plain LensModel), source amp = 20 (magnitude 22.06 at zero point 25),
-        # that code's noise (exposure 10^U(3, 3.5), background 0.01): images in counts.
+        # DeepLenseSim Model I (`simple_sim`): Model I's instrument with the PSF cut at 3 sigma, no deflection
+        # rescaling (a plain LensModel), source amp = 20 (magnitude 22.06 at zero point 25), that code's
+        # noise: images in counts.
         "deeplense_model_i": SimulationConfig(
             name="deeplense_model_i",
-            image_size=150,
-            pixel_scale=0.05,
             bands=("model_i",),
-            psf_fwhm=(0.087,),
             source_magnitude_range=(22.0631, 22.0631),
-            zero_point=(25.0,),
-            sky_brightness=(None,),
-            exposure_time=(1000.0,),
-            exposure_time_log10_spread=0.5,
-            num_exposures=1,
-            read_noise=0.0,
-            background_rms=0.01,
             noise_model="deeplense_model_i",
-            **{**DEEPLENSE_REPLICA, "psf_truncation": 3.0},
+            **{**MODEL_I_INSTRUMENT, **DEEPLENSE_REPLICA, "psf_truncation": 3.0},
         ),
         # DeepLenseSim Model II (`simple_sim_2`, lenstronomy 1.14's Euclid VIS): 64 px of 0.101", Gaussian
         # PSF 0.16", source magnitude 20 at zero point 25.72 (older lenstronomy: 24.0, a constant factor
-        # of 4.9 in flux), doubled; deflections rescaled; no noise.
-        "deeplense_model_ii": SimulationConfig(
-            name="deeplense_model_ii",
-            zero_point=(25.72,),
-            source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
-            add_noise=False,
-            deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
-            **DEEPLENSE_REPLICA,
-        ),
+        # of 4.9 in flux).
+        "deeplense_model_ii": _simple_sim_2_replica("deeplense_model_ii", zero_point=(25.72,)),
         # The Model II replica with the ring-size shortcut controlled: the same substructure (25 CDM point
         # masses with slope -0.9, the 100-point vortex, the same deflection rescaling) and instrument, but
         # a randomised macro model (Einstein radius, ellipticity, orientation, shear, source shape) and
         # compensated substructure mass, so that only the substructure itself tells the classes apart.
-        "deeplense_model_ii_controlled": SimulationConfig(
-            name="deeplense_model_ii_controlled",
+        "deeplense_model_ii_controlled": _simple_sim_2_replica(
+            "deeplense_model_ii_controlled",
             zero_point=(25.72,),
-            source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
-            add_noise=False,
-            deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
-            **{
-                **DEEPLENSE_REPLICA,
-                "theta_e_range": (1.1, 1.45),
-                "q_range": (0.7, 1.0),
-                "phi_range": (0.0, math.pi),
-                "shear_range": (0.0, 0.1),
-                "shear_angle_range": (0.0, math.pi),
-                "source_r_eff_range": (0.2, 0.3),
-                "source_n_range": (0.8, 1.5),
-                "source_q_range": (0.6, 1.0),
-                "source_phi_range": (0.0, math.pi),
-                "compensate_substructure_mass": True,
-            },
+            theta_e_range=(1.1, 1.45),
+            q_range=(0.7, 1.0),
+            phi_range=(0.0, math.pi),
+            shear_range=(0.0, 0.1),
+            shear_angle_range=(0.0, math.pi),
+            source_r_eff_range=(0.2, 0.3),
+            source_n_range=(0.8, 1.5),
+            source_q_range=(0.6, 1.0),
+            source_phi_range=(0.0, math.pi),
+            compensate_substructure_mass=True,
         ),
         # DeepLenseSim Model III: its scripts call set_instrument("hst"), which sets nothing in
         # deeplense/lens.py, so the published code cannot say which instrument made the files. This
         # replica keeps Model II's pipeline (`simple_sim_2`: doubled, noiseless, rescaled) on the HST
         # WFC3 F160W grid of the Model III description: 64 px of 0.08", PSF 0.08", zero point 25.96.
-        "deeplense_model_iii": SimulationConfig(
-            name="deeplense_model_iii",
-            pixel_scale=0.08,
-            bands=("F160W",),
-            psf_fwhm=(0.08,),
-            zero_point=(25.96,),
-            source_magnitude_range=(20.0 - DOUBLED_MAGNITUDE_SHIFT,) * 2,
-            add_noise=False,
-            deflection_scale_range=(DEEPLENSE_Z_CONVENTION_SCALE,) * 2,
-            **DEEPLENSE_REPLICA,
+        "deeplense_model_iii": _simple_sim_2_replica(
+            "deeplense_model_iii", pixel_scale=0.08, bands=("F160W",), psf_fwhm=(0.08,), zero_point=(25.96,)
         ),
     }
 )
