@@ -150,7 +150,7 @@ class DeepLenseCNNForImageClassification(DeepLenseCNNPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class indices in `[0, num_labels)`.
         """
-        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None
         if labels is not None:
@@ -188,7 +188,7 @@ class DeepLenseCNNForRegression(DeepLenseCNNPreTrainedModel):
         labels (`torch.FloatTensor` of shape `(batch_size, num_targets)` or `(batch_size,)`, *optional*):
             Regression targets in their original units.
         """
-        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         standardized = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
         target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
         target_std = standardized.new_tensor(self.config.target_std)  # (num_targets,)

@@ -25,6 +25,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_mae import DeepLenseMAEConfig
 
@@ -374,12 +375,12 @@ class DeepLenseMAEModel(DeepLenseMAEPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.patch_embeddings
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple:
         r"""
         Args:
@@ -396,7 +397,6 @@ class DeepLenseMAEModel(DeepLenseMAEPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         embeddings = self.embeddings(pixel_values)  # (batch, 1 + num_patches, hidden)
         hidden_states, all_hidden_states, all_attentions = self.encoder(
@@ -404,12 +404,6 @@ class DeepLenseMAEModel(DeepLenseMAEPreTrainedModel):
         )
         last_hidden_state = self.layernorm(hidden_states)
         pooler_output = last_hidden_state[:, 0]  # (batch, hidden): CLS token
-        if not return_dict:
-            return tuple(
-                value
-                for value in (last_hidden_state, pooler_output, all_hidden_states, all_attentions)
-                if value is not None
-            )
         return BaseModelOutputWithPooling(
             last_hidden_state=last_hidden_state,
             pooler_output=pooler_output,
@@ -561,6 +555,7 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         loss = ((predictions - target) ** 2).mean(dim=-1)  # (batch, num_patches): per-patch error
         return (loss * mask).sum(dim=1) / mask.sum(dim=1)  # (batch,): mean over masked patches
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -568,7 +563,6 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         return_loss: bool = True,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> DeepLenseMAEForPreTrainingOutput | tuple:
         r"""
         Args:
@@ -585,7 +579,6 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         latent, mask, ids_restore, all_hidden_states, all_attentions = self.forward_encoder(
             pixel_values,
@@ -596,9 +589,6 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         predictions = self.forward_decoder(latent, ids_restore)  # (batch, num_patches, patch**2 * C)
         # Every image has the same number of masked patches: the batch mean is the mean over masked patches.
         loss = self.forward_loss(pixel_values, predictions, mask).mean() if return_loss else None
-        if not return_dict:
-            output = (predictions, mask, ids_restore, all_hidden_states, all_attentions)
-            return tuple(value for value in ((loss,) + output) if value is not None)
         return DeepLenseMAEForPreTrainingOutput(
             loss=loss,
             logits=predictions,
