@@ -69,7 +69,8 @@ def backbone_width(backbone: PreTrainedModel) -> int:
 
 
 class DeepLenseSimCLRProjectionHead(nn.Module):
-    """SimCLR projection head g(.): linear -> batch norm -> ReLU -> linear (as lightly's `SimCLRProjectionHead`)."""
+    """The SimCLR paper's projection head g(.) (Sec. 2.1 of [0]: an MLP with one hidden layer and a ReLU),
+    with the batch norm of the paper's reference implementation: linear -> batch norm -> ReLU -> linear."""
 
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int):
         super().__init__()
@@ -169,7 +170,10 @@ class DeepLenseSimCLRModel(DeepLenseSimCLRPreTrainedModel):
             projections = self.projection_head(embeddings)  # (batch, projection_dim)
             projections_2 = self.projection_head(embeddings_2)
             if return_loss:
-                loss = nt_xent_loss(projections, projections_2, self.config.temperature)
+                # negatives from every rank under data parallelism: the loss of the global batch
+                loss = nt_xent_loss(
+                    projections, projections_2, self.config.temperature, gather_distributed=True
+                )
         output = DeepLenseSimCLROutput(
             loss=loss,
             embeddings=embeddings,
