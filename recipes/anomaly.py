@@ -15,12 +15,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainingArguments
-
+from hf_deeplense.data import LensingCollator, with_row_index
 from hf_deeplense.evaluation.inference import anomaly_scores
 from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
 from hf_deeplense.evaluation.report import report_anomaly
-from hf_deeplense.training import EvalHistoryJsonCallback, parse_recipe_args
+from hf_deeplense.training import EvalHistoryJsonCallback, LensingTrainingArguments, parse_recipe_args
 from hf_deeplense.training.artifacts import (
     announce_and_publish,
     arguments_to_dict,
@@ -30,14 +29,12 @@ from hf_deeplense.training.artifacts import (
 )
 from hf_deeplense.training.data import (
     DataArguments,
-    RecipeCollator,
     as_dict,
     class_names_of,
     keep_classes,
     load_splits,
     make_augment,
     make_image_processor,
-    with_row_index,
 )
 from hf_deeplense.training.modeling import build_pretraining_model
 from hf_deeplense.training.trainer import LensingTrainer, end_run, seed_everything
@@ -56,7 +53,7 @@ class AnomalyArguments:
 
 def main(args=None) -> dict[str, float]:
     anomaly_args, data_args, training_args = parse_recipe_args(
-        (AnomalyArguments, DataArguments, TrainingArguments), args
+        (AnomalyArguments, DataArguments, LensingTrainingArguments), args
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     if data_args.classes or data_args.simulate:
@@ -79,14 +76,14 @@ def main(args=None) -> dict[str, float]:
     )
     logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
 
-    eval_collator = RecipeCollator(processor, label_column="label")
+    eval_collator = LensingCollator(processor, label_column="label")
     trainer = LensingTrainer(
         model=model,
         args=training_args,
         train_dataset=with_row_index(train),
         eval_dataset=eval_set,
-        data_collator=RecipeCollator(processor, None, make_augment(data_args), seed=training_args.seed),
-        eval_data_collator=RecipeCollator(processor, label_column=None),
+        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
+        eval_data_collator=LensingCollator(processor, label_column=None),
         callbacks=[EvalHistoryJsonCallback()],
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

@@ -15,11 +15,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from transformers import TrainingArguments
-
+from hf_deeplense.data import LensingCollator, with_row_index
 from hf_deeplense.evaluation.metrics import make_compute_metrics
 from hf_deeplense.evaluation.report import report_classification, report_regression
-from hf_deeplense.training import EvalHistoryJsonCallback, label_fraction_subset, parse_recipe_args
+from hf_deeplense.training import (
+    EvalHistoryJsonCallback,
+    LensingTrainingArguments,
+    label_fraction_subset,
+    parse_recipe_args,
+)
 from hf_deeplense.training.artifacts import (
     announce_and_publish,
     arguments_to_dict,
@@ -30,7 +34,6 @@ from hf_deeplense.training.artifacts import (
 )
 from hf_deeplense.training.data import (
     DataArguments,
-    RecipeCollator,
     as_dict,
     class_names_of,
     finite_target_rows,
@@ -38,7 +41,6 @@ from hf_deeplense.training.data import (
     make_augment,
     make_image_processor,
     target_statistics,
-    with_row_index,
 )
 from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
 from hf_deeplense.training.modeling import (
@@ -84,7 +86,7 @@ class FinetuneArguments:
 
 def main(args=None) -> dict[str, float]:
     recipe_args, data_args, training_args, hpo_args = parse_recipe_args(
-        (FinetuneArguments, DataArguments, TrainingArguments, HPOArguments), args
+        (FinetuneArguments, DataArguments, LensingTrainingArguments, HPOArguments), args
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     seed_everything(training_args)
@@ -135,10 +137,10 @@ def main(args=None) -> dict[str, float]:
         args=training_args,
         train_dataset=with_row_index(train),
         eval_dataset=eval_set,
-        data_collator=RecipeCollator(
+        data_collator=LensingCollator(
             processor, label_column, make_augment(data_args), seed=training_args.seed
         ),
-        eval_data_collator=RecipeCollator(processor, label_column),
+        eval_data_collator=LensingCollator(processor, label_column),
         compute_metrics=make_compute_metrics(recipe_args.task, class_names, [recipe_args.target_column]),
         callbacks=[EvalHistoryJsonCallback()],
     )

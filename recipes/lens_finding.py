@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from hf_deeplense.data import load_lensing_dataset
 from hf_deeplense.data.lens_finding import (
@@ -41,7 +41,7 @@ from hf_deeplense.models.lensfinder import (
     DeepLenseLensFinderForImageClassification,
 )
 from hf_deeplense.simulation import get_preset
-from hf_deeplense.training import parse_recipe_args
+from hf_deeplense.training import LensingTrainingArguments, parse_recipe_args
 from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
 from hf_deeplense.training.trainer import end_run
 
@@ -131,7 +131,7 @@ def meta_columns(args: LensFindingArguments, data: dict, pixel_scale: float) -> 
 
 def main(argv: list[str] | None = None) -> dict:
     args, hpo_args, training_args = parse_recipe_args(
-        (LensFindingArguments, HPOArguments, TrainingArguments), argv
+        (LensFindingArguments, HPOArguments, LensingTrainingArguments), argv
     )
     output_dir = Path(training_args.output_dir)
     overrides = args.preset_overrides or {}

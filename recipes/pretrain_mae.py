@@ -15,10 +15,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainingArguments
-
+from hf_deeplense.data import LensingCollator, with_row_index
 from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
-from hf_deeplense.training import EvalHistoryJsonCallback, ImageLoggingCallback, parse_recipe_args
+from hf_deeplense.training import (
+    EvalHistoryJsonCallback,
+    ImageLoggingCallback,
+    LensingTrainingArguments,
+    parse_recipe_args,
+)
 from hf_deeplense.training.artifacts import (
     announce_and_publish,
     arguments_to_dict,
@@ -28,12 +32,10 @@ from hf_deeplense.training.artifacts import (
 )
 from hf_deeplense.training.data import (
     DataArguments,
-    RecipeCollator,
     as_dict,
     make_augment,
     make_image_processor,
     pretraining_data,
-    with_row_index,
 )
 from hf_deeplense.training.modeling import build_pretraining_model, num_parameters
 from hf_deeplense.training.trainer import LensingTrainer, end_run, seed_everything
@@ -55,7 +57,7 @@ class MAEArguments:
 
 def main(args=None) -> dict[str, float]:
     mae_args, data_args, training_args = parse_recipe_args(
-        (MAEArguments, DataArguments, TrainingArguments), args
+        (MAEArguments, DataArguments, LensingTrainingArguments), args
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     seed_everything(training_args)
@@ -69,7 +71,7 @@ def main(args=None) -> dict[str, float]:
     )
     logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
 
-    eval_collator = RecipeCollator(processor, label_column=None)
+    eval_collator = LensingCollator(processor, label_column=None)
     callbacks = [EvalHistoryJsonCallback()]
     if eval_set is not None and len(eval_set):
         fixed_batch = eval_collator(
@@ -87,7 +89,7 @@ def main(args=None) -> dict[str, float]:
         args=training_args,
         train_dataset=with_row_index(train),
         eval_dataset=eval_set,
-        data_collator=RecipeCollator(processor, None, make_augment(data_args), seed=training_args.seed),
+        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
         eval_data_collator=eval_collator,
         callbacks=callbacks,
     )

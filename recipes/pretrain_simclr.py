@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from transformers import AutoConfig, AutoModel, TrainingArguments
+from transformers import AutoConfig, AutoModel
 
-from hf_deeplense.data import LensingAugment
-from hf_deeplense.training import EvalHistoryJsonCallback, parse_recipe_args
+from hf_deeplense.data import LensingAugment, LensingCollator, with_row_index
+from hf_deeplense.training import EvalHistoryJsonCallback, LensingTrainingArguments, parse_recipe_args
 from hf_deeplense.training.artifacts import (
     announce_and_publish,
     arguments_to_dict,
@@ -27,11 +27,9 @@ from hf_deeplense.training.artifacts import (
 )
 from hf_deeplense.training.data import (
     DataArguments,
-    RecipeCollator,
     as_dict,
     make_image_processor,
     pretraining_data,
-    with_row_index,
 )
 from hf_deeplense.training.modeling import num_parameters
 from hf_deeplense.training.trainer import LensingTrainer, end_run, seed_everything
@@ -52,7 +50,7 @@ class SimCLRArguments:
 
 def main(args=None) -> dict[str, float]:
     simclr_args, data_args, training_args = parse_recipe_args(
-        (SimCLRArguments, DataArguments, TrainingArguments), args
+        (SimCLRArguments, DataArguments, LensingTrainingArguments), args
     )
     logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     seed_everything(training_args)
@@ -77,7 +75,7 @@ def main(args=None) -> dict[str, float]:
 
     # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-    collator = RecipeCollator(processor, None, augment, two_views=True, seed=training_args.seed)
+    collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
     trainer = LensingTrainer(
         model=model,
         args=training_args,

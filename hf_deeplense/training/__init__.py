@@ -1,13 +1,13 @@
 """Trainer helpers for lensing runs: arguments, callbacks, label-fraction subsets, run artifacts."""
 
-from .arguments import house_training_defaults, load_config_file, make_training_arguments, parse_recipe_args
+from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
 from .subset import label_fraction_indices, label_fraction_subset
 
 __all__ = [
     "EvalHistoryJsonCallback",
     "ImageLoggingCallback",
-    "house_training_defaults",
+    "LensingTrainingArguments",
     "json_safe",
     "label_fraction_indices",
     "label_fraction_subset",

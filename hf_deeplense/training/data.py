@@ -1,5 +1,6 @@
 """Data for recipes: the shared `DataArguments`, loading splits (a built folder, a Hub/local repo id, or
-on-the-fly simulation), subsetting, and the batch collator (image processor, then augmentation).
+on-the-fly simulation), subsetting, the run's image processor and augmentation (`LensingCollator` applies
+them to each batch).
 """
 
 from __future__ import annotations
@@ -10,24 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 from datasets import Dataset, DatasetDict
 
-from ..data import (
-    LensingAugment,
-    LensingCollator,
-    SimulatedLensDataset,
-    TwoViewTransform,
-    check_split_pixels,
-    load_lensing_dataset,
-)
+from ..data import LensingAugment, SimulatedLensDataset, check_split_pixels, load_lensing_dataset
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
 from .subset import stratified_sample_indices
 
 __all__ = [
     "DataArguments",
-    "RecipeCollator",
     "as_dict",
     "class_names_of",
     "finite_target_rows",
@@ -40,7 +32,6 @@ __all__ = [
     "simulated_splits",
     "stratified_head",
     "target_statistics",
-    "with_row_index",
 ]
 
 
@@ -256,72 +247,3 @@ def make_augment(data_args: DataArguments) -> LensingAugment | None:
     if not data_args.augment:
         return None
     return LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-
-
-ROW_INDEX = "row_index"
-
-
-def with_row_index(dataset):
-    """A `datasets.Dataset` with a `row_index` column (0, 1, ...), which seeds `RecipeCollator`'s
-    augmentation; other datasets (a simulated stream, a list of rows) are returned as they are."""
-    if not isinstance(dataset, Dataset):
-        return dataset
-    return dataset.add_column(ROW_INDEX, np.arange(len(dataset)))
-
-
-class RecipeCollator:
-    """Rows -> model batch: stack (`LensingCollator`), process (`LensImageProcessor`), augment.
-
-    Args:
-        image_processor: normalises/resizes the stacked batch.
-        label_column: `"label"`, a float target column, or None (self-supervised).
-        augment: applied after processing (training only).
-        two_views: return `pixel_values` and `pixel_values_2`, two augmentations of each image (SimCLR).
-        seed: with rows carrying a `row_index` (`with_row_index`), the augmentation of a batch is drawn
-            from a generator seeded by `seed` and the batch's row indices in order: it depends on which
-            rows form the batch, not on the global RNG, so a run resumed from a checkpoint augments its
-            batches exactly as the uninterrupted run did (the Trainer restores the global RNG only after
-            the first batch of the resumed epoch has been collated). Otherwise torch's global RNG is used.
-    """
-
-    def __init__(
-        self,
-        image_processor: LensImageProcessor,
-        label_column: str | None = "label",
-        augment: LensingAugment | None = None,
-        two_views: bool = False,
-        seed: int | None = None,
-    ):
-        if two_views and augment is None:
-            raise ValueError("two_views needs an augmentation")
-        self.stack = LensingCollator(label_column=label_column)
-        self.image_processor = image_processor
-        self.augment = augment
-        self.two_views = TwoViewTransform(augment) if two_views else None
-        self.seed = seed
-
-    def _generator(self, rows) -> torch.Generator | None:
-        if self.seed is None:
-            return None
-        if isinstance(rows, dict):
-            indices = rows.get(ROW_INDEX)
-        else:
-            indices = [row[ROW_INDEX] for row in rows] if rows and ROW_INDEX in rows[0] else None
-        if indices is None:
-            return None
-        entropy = [self.seed, *np.asarray(indices, dtype=np.int64).tolist()]
-        return torch.Generator().manual_seed(
-            int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
-        )
-
-    def __call__(self, rows) -> dict[str, torch.Tensor]:
-        batch = self.stack(rows)
-        pixel_values = self.image_processor(batch["pixel_values"], return_tensors="pt")["pixel_values"]
-        generator = self._generator(rows)
-        if self.two_views is not None:
-            batch.update(self.two_views(pixel_values, generator=generator))
-        elif self.augment is not None:
-            batch["pixel_values"] = self.augment(pixel_values, generator=generator)
-        else:
-            batch["pixel_values"] = pixel_values
-        return batch

@@ -4,9 +4,8 @@ import runpy
 
 import pytest
 from recipe_helpers import CONFIGS, RECIPES
-from transformers import TrainingArguments
 
-from hf_deeplense.training import parse_recipe_args
+from hf_deeplense.training import LensingTrainingArguments, parse_recipe_args
 from hf_deeplense.training.data import DataArguments
 
 RECIPE_OF_PREFIX = {
@@ -41,7 +40,7 @@ def test_every_model_preset_has_configs():
 def test_config_parses(path, script, arguments_class, tmp_path):
     recipe = runpy.run_path(str(RECIPES / script), run_name="config_check")
     recipe_args, data_args, training_args = parse_recipe_args(
-        (recipe[arguments_class], DataArguments, TrainingArguments),
+        (recipe[arguments_class], DataArguments, LensingTrainingArguments),
         ["--config", str(path), "--dataset", "org/data", "--output_dir", str(tmp_path)],
     )
     assert data_args.dataset == "org/data" and training_args.remove_unused_columns is False
