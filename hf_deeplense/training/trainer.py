@@ -4,18 +4,21 @@ helpers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from accelerate import PartialState
 from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import enable_full_determinism
 
 from ..data import BatchedLensingDataset
+from .artifacts import take_push_to_hub
 
-__all__ = ["LensingTrainer", "end_run", "predict_arrays", "seed_everything"]
+__all__ = ["LensingTrainer", "end_run", "predict_arrays", "seed_everything", "start_run"]
 
 
 class LensingTrainer(Trainer):
@@ -108,11 +111,19 @@ def seed_everything(training_args: TrainingArguments) -> None:
         set_seed(training_args.seed)
 
 
-def end_run(trainer: Trainer) -> None:
-    """Finish the trackers and destroy the distributed process group: call once, at the very end of a recipe.
+def start_run(training_args: TrainingArguments) -> str | None:
+    """The start of every run: logging, seeds (`seed_everything`), and the Hub repo the run is published to at
+    its end (`take_push_to_hub`), or None."""
+    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
+    seed_everything(training_args)
+    return take_push_to_hub(training_args)
+
+
+def end_run() -> None:
+    """Destroy the distributed process group: call once, at the very end of a recipe script (not between the
+    runs of one process, e.g. a study's, which share the group).
 
     A rank that exits with its gloo group still up can abort at interpreter shutdown ("terminate called without
-    an active exception", seen in loaded 2-process CPU runs). accelerate's `end_training` does it on every
-    transformers 5.x. A no-op without a process group.
+    an active exception", seen in loaded 2-process CPU runs). A no-op without a process group.
     """
-    trainer.accelerator.end_training()
+    PartialState().destroy_process_group()

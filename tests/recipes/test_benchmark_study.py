@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 from recipe_helpers import load_recipe
-from transformers import TrainingArguments
 
 from hf_deeplense.evaluation.study import aggregate_rows, check_targets, format_target_lines, results_markdown
-from hf_deeplense.training import parse_recipe_args
+from hf_deeplense.training import (
+    AnomalyArguments,
+    FinetuneArguments,
+    LensingTrainingArguments,
+    MAEArguments,
+    SimCLRArguments,
+    parse_recipe_args,
+)
 from hf_deeplense.training.data import DataArguments
 from hf_deeplense.training.study import (
     METHODS,
@@ -221,12 +227,11 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
     assert len(rows) == num_presets * (8 * 3 * num_seeds + 2 * num_seeds + 1)
     assert set(config["methods"]) == set(METHODS)
     assert {target["preset"] for target in config["targets"]} == set(config["presets"])
-    recipes = {name: load_recipe(name) for name in ("finetune", "anomaly", "pretrain_mae", "pretrain_simclr")}
     dataclasses_of = {
-        "finetune": recipes["finetune"].FinetuneArguments,
-        "anomaly": recipes["anomaly"].AnomalyArguments,
-        "pretrain_mae": recipes["pretrain_mae"].MAEArguments,
-        "pretrain_simclr": recipes["pretrain_simclr"].SimCLRArguments,
+        "finetune": FinetuneArguments,
+        "anomaly": AnomalyArguments,
+        "pretrain_mae": MAEArguments,
+        "pretrain_simclr": SimCLRArguments,
     }
     invocations = [pretrain_recipe_args(config, kind, 0) for kind in ("mae", "simclr")]
     invocations += [
@@ -241,7 +246,7 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
         path = tmp_path / "args.yaml"
         path.write_text(yaml.safe_dump(args))
         parsed = parse_recipe_args(
-            (dataclasses_of[recipe], DataArguments, TrainingArguments),
+            (dataclasses_of[recipe], DataArguments, LensingTrainingArguments),
             ["--config", str(path), "--dataset", "unused", "--output_dir", str(tmp_path / "run")],
         )
         assert parsed[2].seed == 0
