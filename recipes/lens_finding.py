@@ -10,7 +10,8 @@ simulator's source meta features, NaN/0 for every non-lens) are refused as label
 (~6% lenses): class-weighted cross-entropy (`class_weighting: balanced`). Each variant in `variants` trains
 the same `deeplense_lensfinder` CNN (with or without the meta branch); `comparison.json` lists ROC AUC,
 PR AUC and the TPR at FPR 1e-2 and 1e-3 on the test split for each. An `hpo:` section runs an Optuna
-search per variant first (see `hf_deeplense.training.hpo`), scored on the validation split (never the test split). The saved models take
+search per variant first (see `hf_deeplense.training.hpo`), scored on the validation split (never the test split).
+The saved models take
 `pixel_values = asinh(image / asinh_softening)` of images in e-/s (not `LensImageProcessor`'s min-max), and the
 fused model its raw meta features in the order of `config.meta_feature_names`.
 """
@@ -42,7 +43,7 @@ from hf_deeplense.models.lensfinder import (
 )
 from hf_deeplense.simulation import get_preset
 from hf_deeplense.training import LensingTrainingArguments, parse_recipe_args
-from hf_deeplense.training.hpo import HPOArguments, apply_best_run, run_hyperparameter_search
+from hf_deeplense.training.hpo import HPOArguments, best_run_arguments, run_hyperparameter_search
 from hf_deeplense.training.trainer import end_run
 
 CLASS_NAMES = ["non_lens", "lens"]
@@ -185,20 +186,26 @@ def main(argv: list[str] | None = None) -> dict:
             )
             return DeepLenseLensFinderForImageClassification(config)
 
+        def make_trainer(
+            arguments, model_overrides: dict, build_model=build_model, with_meta=with_meta
+        ) -> Trainer:
+            return Trainer(
+                model_init=lambda trial=None: build_model(model_overrides),  # built after Trainer seeds
+                args=arguments,
+                train_dataset=dataset("train", with_meta),
+                eval_dataset=dataset(
+                    "validation", with_meta
+                ),  # the search and model selection never see test
+                compute_metrics=lambda prediction: detection_metrics(
+                    softmax(prediction.predictions)[:, 1], prediction.label_ids
+                ),
+            )
+
         variant_args = dataclasses.replace(training_args, output_dir=str(output_dir / variant))
-        torch.manual_seed(variant_args.seed)
-        trainer = Trainer(
-            model=build_model({}),
-            args=variant_args,
-            train_dataset=dataset("train", with_meta),
-            eval_dataset=dataset("validation", with_meta),  # the search and model selection never see test
-            compute_metrics=lambda prediction: detection_metrics(
-                softmax(prediction.predictions)[:, 1], prediction.label_ids
-            ),
-        )
+        trainer = make_trainer(variant_args, {})
         if hpo_args.config is not None:
             best_run = run_hyperparameter_search(trainer, hpo_args.config, build_model=build_model)
-            apply_best_run(trainer, best_run, build_model=build_model)
+            trainer = make_trainer(*best_run_arguments(variant_args, best_run))
         trainer.train()
         metrics = trainer.evaluate(dataset("test", with_meta))
         trainer.save_model(str(output_dir / variant / "model"))
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{variant:>11}: ROC AUC {metrics['roc_auc']:.4f}  PR AUC {metrics['pr_auc']:.4f}  "
             f"TPR@FPR=1e-2 {metrics['tpr_at_fpr_0.01']:.3f}  TPR@FPR=1e-3 {metrics['tpr_at_fpr_0.001']:.3f}"
         )
-    end_run(trainer)  # destroy the process group while Python is fully alive
+    end_run()  # destroy the process group while Python is fully alive
     return results
 
 

@@ -138,7 +138,10 @@ class HPOArguments:
     def __post_init__(self):
         if isinstance(self.hpo, str):
             text = Path(self.hpo).read_text(encoding="utf-8") if os.path.isfile(self.hpo) else self.hpo
-            self.hpo = yaml.safe_load(text)  # JSON is YAML
+            try:
+                self.hpo = json.loads(text)
+            except ValueError:  # YAML (its 1.1 floats need a dot: 1.0e-4, not 1e-4)
+                self.hpo = yaml.safe_load(text)
         if self.hpo is not None:
             HPOConfig.from_dict(self.hpo)  # validate early, before any data or model is built
 
