@@ -387,9 +387,7 @@ class _StudyRunner:
             target = self.out / "best" / preset
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(
-                best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*")
-            )
+            shutil.copytree(best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*"))
             selection = {
                 "preset": preset,
                 "method": method,

@@ -30,9 +30,6 @@ class DeepLenseSimCLRConfig(PreTrainedConfig):
             Width of the projections the NT-Xent loss compares.
         temperature (`float`, *optional*, defaults to 0.5):
             Temperature of the NT-Xent loss (> 0).
-        freeze_backbone (`bool`, *optional*, defaults to `False`):
-            For the classification / regression heads: keep the backbone frozen (and in eval mode) and train only
-            the linear head, i.e. a linear probe.
         classifier_dropout_prob (`float`, *optional*, defaults to 0.0):
             Dropout before the classification / regression head.
         initializer_range (`float`, *optional*, defaults to 0.02):
@@ -74,7 +71,6 @@ class DeepLenseSimCLRConfig(PreTrainedConfig):
     projection_hidden_size: int = 512
     projection_dim: int = 128
     temperature: float = 0.5
-    freeze_backbone: bool = False
     classifier_dropout_prob: float = 0.0
     initializer_range: float = 0.02
     num_targets: int = 1

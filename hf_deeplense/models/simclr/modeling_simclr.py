@@ -187,22 +187,13 @@ class DeepLenseSimCLRModel(DeepLenseSimCLRPreTrainedModel):
 
 
 class _DeepLenseSimCLRLinearHead(DeepLenseSimCLRPreTrainedModel):
-    """Backbone + dropout + one linear layer on the pooled features; `freeze_backbone` makes it a linear probe."""
+    """Backbone + dropout + one linear layer on the pooled features (a linear probe when the backbone is frozen:
+    `hf_deeplense.training.modeling.freeze_backbone`)."""
 
     def __init__(self, config: DeepLenseSimCLRConfig):
         super().__init__(config)
         self.backbone = build_backbone(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
-
-    def train(self, mode: bool = True):
-        """`nn.Module.train`; with `freeze_backbone` the backbone stays in eval mode (frozen batch-norm statistics,
-        no dropout) and without gradients. Also runs at the end of `from_pretrained` (`eval()`), which re-creates
-        the parameters, so the freeze survives loading."""
-        super().train(mode)
-        if self.config.freeze_backbone:
-            self.backbone.requires_grad_(False)
-            self.backbone.eval()
-        return self
 
     def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.backbone(pixel_values, return_dict=True).pooler_output)  # (batch, hidden)
@@ -218,7 +209,6 @@ class DeepLenseSimCLRForImageClassification(_DeepLenseSimCLRLinearHead):
         super().__init__(config)
         self.classifier = nn.Linear(backbone_width(self.backbone), config.num_labels)
         self.post_init()
-        self.train(self.training)  # apply `freeze_backbone`
 
     @can_return_tuple
     def forward(
@@ -253,7 +243,6 @@ class DeepLenseSimCLRForRegression(_DeepLenseSimCLRLinearHead):
         super().__init__(config)
         self.regressor = nn.Linear(backbone_width(self.backbone), config.num_targets)
         self.post_init()
-        self.train(self.training)  # apply `freeze_backbone`
 
     @can_return_tuple
     def forward(
