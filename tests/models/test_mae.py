@@ -278,3 +278,22 @@ def test_same_computation_as_transformers_vit_mae(num_channels, norm_pix_loss):
             assert expected is None, name
             continue
         torch.testing.assert_close(param.grad, expected, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_forward_goes_through_random_masking_and_the_embeddings(monkeypatch):
+    """The algorithm's named steps are the call path: `random_masking` picks the visible patches and
+    `DeepLenseMAEEmbeddings.forward` embeds only those (masking before embedding)."""
+    torch.manual_seed(0)
+    model = DeepLenseMAEForPreTraining(tiny_mae_config()).eval()
+    calls = []
+    real_masking = model.random_masking
+    monkeypatch.setattr(
+        model, "random_masking", lambda *args: calls.append("random_masking") or real_masking(*args)
+    )
+    model.vit.embeddings.register_forward_hook(
+        lambda module, inputs, output: calls.append(tuple(output.shape))
+    )
+    output = model(torch.randn(2, 1, 30, 30))
+    num_visible = int(num_patches(model.config) * (1 - model.config.mask_ratio))
+    assert calls == ["random_masking", (2, 1 + num_visible, model.config.hidden_size)]
+    assert output.mask.sum(1).tolist() == [num_patches(model.config) - num_visible] * 2
