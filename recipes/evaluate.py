@@ -23,13 +23,14 @@ from transformers import (
 )
 
 from hf_deeplense.data import LensingCollator
+from hf_deeplense.data.selection import class_names_of, finite_target_rows
 from hf_deeplense.evaluation.cam import write_cam_overlays
 from hf_deeplense.evaluation.inference import anomaly_scores, predict_dataset
 from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
 from hf_deeplense.evaluation.report import report_anomaly, report_classification, report_regression
 from hf_deeplense.models import AutoModelForLensRegression
 from hf_deeplense.training import json_safe, parse_recipe_args
-from hf_deeplense.training.data import DataArguments, class_names_of, finite_target_rows, load_splits
+from hf_deeplense.training.data import DataArguments, load_splits
 
 AUTO_CLASS = {
     "classification": AutoModelForImageClassification,

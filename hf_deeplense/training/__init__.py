@@ -6,7 +6,6 @@ from .arguments import LensingTrainingArguments, load_config_file, make_training
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
 from .finetune import FinetuneArguments, finetune
 from .pretrain import AnomalyArguments, MAEArguments, SimCLRArguments, anomaly, pretrain_mae, pretrain_simclr
-from .subset import label_fraction_indices, label_fraction_subset
 from .trainer import end_run
 
 __all__ = [
@@ -21,8 +20,6 @@ __all__ = [
     "end_run",
     "finetune",
     "json_safe",
-    "label_fraction_indices",
-    "label_fraction_subset",
     "load_config_file",
     "make_training_arguments",
     "parse_recipe_args",

@@ -6,32 +6,25 @@ them to each batch).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 
 from ..data import LensingAugment, SimulatedLensDataset, check_split_pixels, load_lensing_dataset
+from ..data.selection import keep_classes, stratified_head
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
-from .subset import stratified_sample_indices
 
 __all__ = [
     "DataArguments",
     "as_dict",
-    "class_names_of",
-    "finite_target_rows",
-    "keep_classes",
     "load_splits",
     "make_augment",
     "make_image_processor",
     "materialize",
     "pretraining_data",
     "simulated_splits",
-    "stratified_head",
-    "target_statistics",
 ]
 
 
@@ -101,52 +94,6 @@ class DataArguments:
                 "give exactly one data source: --dataset (folder or repo id) or --simulate (preset)"
             )
         self.simulation_overrides = as_dict(self.simulation_overrides)
-
-
-def class_names_of(dataset: Dataset) -> list[str]:
-    """Class names of the `label` ClassLabel column."""
-    label = dataset.features.get("label")
-    if label is None or not hasattr(label, "names"):
-        raise ValueError(f"the dataset has no ClassLabel 'label' column (columns: {dataset.column_names})")
-    return list(label.names)
-
-
-def _labels(dataset: Dataset, column: str = "label") -> np.ndarray:
-    return dataset.select_columns([column]).with_format("numpy")[:][column]
-
-
-def stratified_head(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
-    """At most `max_samples` rows, stratified by `label` (rows stay in order)."""
-    if max_samples is None or max_samples >= len(dataset):
-        return dataset
-    return dataset.select(stratified_sample_indices(_labels(dataset), max_samples, seed))
-
-
-def keep_classes(dataset: Dataset, names: Sequence[str]) -> Dataset:
-    """Rows whose class is one of `names` (labels keep their ids in the full class list)."""
-    all_names = class_names_of(dataset)
-    unknown = [name for name in names if name not in all_names]
-    if unknown:
-        raise ValueError(f"unknown class(es) {unknown}; the dataset has {all_names}")
-    keep = np.isin(_labels(dataset), [all_names.index(name) for name in names])
-    return dataset.select(np.flatnonzero(keep))
-
-
-def finite_target_rows(dataset: Dataset, column: str) -> Dataset:
-    """Rows with a finite regression target (e.g. `log10_m_a` exists for axion images only)."""
-    if column not in dataset.column_names:
-        raise ValueError(f"target column {column!r} not in the dataset's columns {dataset.column_names}")
-    values = _labels(dataset, column)
-    return dataset.select(np.flatnonzero(np.isfinite(values)))
-
-
-def target_statistics(dataset: Dataset, column: str) -> tuple[float, float]:
-    """Mean and standard deviation of a regression target (finite values)."""
-    values = _labels(dataset, column).astype(np.float64)
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        raise ValueError(f"no finite value in column {column!r}")
-    return float(values.mean()), float(max(values.std(), 1e-6))
 
 
 def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:

@@ -17,24 +17,15 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedModel
 
 from ..data import LensingCollator, with_row_index
+from ..data.selection import class_names_of, finite_target_rows, label_fraction_subset, target_statistics
 from ..evaluation.metrics import make_compute_metrics
 from ..evaluation.report import report_classification, report_regression
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run, hub_id_or_none
 from .callbacks import EvalHistoryJsonCallback
-from .data import (
-    DataArguments,
-    as_dict,
-    class_names_of,
-    finite_target_rows,
-    load_splits,
-    make_augment,
-    make_image_processor,
-    target_statistics,
-)
+from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
 from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone, num_parameters
-from .subset import label_fraction_subset
 from .trainer import LensingTrainer, predict_arrays, start_run
 
 __all__ = ["FinetuneArguments", "finetune"]

@@ -20,22 +20,14 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModel
 
 from ..data import LensingAugment, LensingCollator, with_row_index
+from ..data.selection import class_names_of, keep_classes
 from ..evaluation.inference import anomaly_scores
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
-from .data import (
-    DataArguments,
-    as_dict,
-    class_names_of,
-    keep_classes,
-    load_splits,
-    make_augment,
-    make_image_processor,
-    pretraining_data,
-)
+from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
 from .modeling import build_pretraining_model, num_parameters
 from .trainer import LensingTrainer, start_run
 

@@ -3,15 +3,13 @@ import pytest
 import torch
 
 from hf_deeplense.data import LensingAugment, LensingCollator, with_row_index
+from hf_deeplense.data.selection import class_names_of, finite_target_rows, target_statistics
 from hf_deeplense.training.data import (
     DataArguments,
-    class_names_of,
-    finite_target_rows,
     load_splits,
     make_image_processor,
     pretraining_data,
     simulated_splits,
-    target_statistics,
 )
 
 
