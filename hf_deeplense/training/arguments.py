@@ -7,6 +7,7 @@ needs (its docstring lists them).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -131,17 +132,10 @@ def parse_recipe_args(dataclass_types: Sequence[type], args: Sequence[str] | Non
     Raises:
         ValueError: a config key that no dataclass has (named with the file).
     """
-    args = list(sys.argv[1:] if args is None else args)
-    config_path = None
-    for index, arg in enumerate(args):
-        if arg == "--config" and index + 1 < len(args):
-            config_path = args[index + 1]
-            args = args[:index] + args[index + 2 :]
-            break
-        if arg.startswith("--config="):
-            config_path = arg.split("=", 1)[1]
-            args = args[:index] + args[index + 1 :]
-            break
+    pre_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre_parser.add_argument("--config", default=None)
+    known, args = pre_parser.parse_known_args(sys.argv[1:] if args is None else args)
+    config_path = known.config
     config = load_config_file(config_path) if config_path else {}
     fields = {item.name for dtype in dataclass_types for item in dataclasses.fields(dtype) if item.init}
     if unknown := set(config) - fields:

@@ -5,6 +5,7 @@ them to each batch).
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -22,7 +23,6 @@ __all__ = [
     "load_splits",
     "make_augment",
     "make_image_processor",
-    "materialize",
     "pretraining_data",
     "simulated_splits",
 ]
@@ -122,16 +122,6 @@ def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:
     return DatasetDict(splits)
 
 
-def materialize(stream: SimulatedLensDataset, num_samples: int) -> list[dict[str, Any]]:
-    """The first `num_samples` rows of a simulated stream, as a list (a map-style dataset)."""
-    rows = []
-    for row in stream:
-        rows.append(row)
-        if len(rows) == num_samples:
-            break
-    return rows
-
-
 def simulated_splits(
     data_args: DataArguments,
 ) -> tuple[SimulatedLensDataset, list[dict[str, Any]], list[str]]:
@@ -140,16 +130,12 @@ def simulated_splits(
     train = SimulatedLensDataset(config, seed=data_args.simulation_seed)
     # The eval rows use one shard whatever the number of processes: every rank sees the same set.
     evaluation = SimulatedLensDataset(config, seed=data_args.simulation_seed + 1, rank=0, world_size=1)
-    class_names = list(config.classes)
-    if data_args.classes:
-        keep = {class_names.index(name) for name in data_args.classes}
-        rows = [
-            row
-            for row in materialize(evaluation, data_args.num_simulated_eval * len(class_names))
-            if row["label"] in keep
-        ]
-        return train, rows[: data_args.num_simulated_eval], class_names
-    return train, materialize(evaluation, data_args.num_simulated_eval), class_names
+    class_names, count = list(config.classes), data_args.num_simulated_eval
+    if not data_args.classes:
+        return train, list(itertools.islice(evaluation, count)), class_names
+    keep = {class_names.index(name) for name in data_args.classes}
+    rows = [row for row in itertools.islice(evaluation, count * len(class_names)) if row["label"] in keep]
+    return train, rows[:count], class_names
 
 
 class PretrainingData(NamedTuple):

@@ -1,7 +1,5 @@
-"""Hyperparameter search for any recipe: `Trainer.hyperparameter_search(backend="optuna")` driven by the config.
-
-A recipe adds [`HPOArguments`] to its argument dataclasses; a config file then turns the search on with an
-`hpo:` section:
+"""Hyperparameter search for any recipe: `Trainer.hyperparameter_search(backend="optuna")` driven by an `hpo:`
+section of the config (the recipe adds [`HPOArguments`] to its arguments):
 
 ```yaml
 hpo:
@@ -11,19 +9,13 @@ hpo:
   seed: 0                      # seeds Optuna's TPE sampler
   search_space:                # name: {type: float | int | categorical, then the arguments of trial.suggest_<type>}
     learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
-    per_device_train_batch_size: {type: categorical, choices: [32, 64]}
     model.classifier_dropout_prob: {type: float, low: 0.0, high: 0.3}   # a model-config field
 ```
 
-Each parameter is `trial.suggest_<type>(name, **rest)` of Optuna: no language of our own. Keys without a prefix
-are `TrainingArguments` fields (Trainer sets them per trial); `model.<field>` keys are model-config overrides passed
-to the recipe's `build_model(overrides)`. Without `build_model`, every trial starts from a copy of the trainer's
-initial model (same weights: a fair comparison of training settings). `OUTPUT_DIR/hpo/` gets `trials.json`
-(every trial: number, state, value, params) and `best_run.json`; [`best_run_arguments`] gives the arguments of
-the final run.
-
-The search runs in one process: under DDP the other ranks would have to follow rank 0's trials in lockstep
-(transformers broadcasts each trial's arguments), which is fragile; it is refused with an error.
+Keys without a prefix are `TrainingArguments` fields; `model.<field>` keys are model-config overrides for the
+recipe's `build_model(overrides)` (without one, every trial starts from a copy of the trainer's initial model).
+`OUTPUT_DIR/hpo/` gets `trials.json` and `best_run.json`; [`best_run_arguments`] gives the final run's arguments.
+The search runs in one process: under DDP the other ranks would have to follow rank 0's trials in lockstep.
 
 - [0] Optuna, Akiba et al. 2019, https://arxiv.org/abs/1907.10902
 """

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from ..data import LensingAugment, LensingCollator, with_row_index
 from ..data.selection import class_names_of, keep_classes
@@ -75,16 +75,33 @@ class AnomalyArguments:
     )
 
 
+def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: int) -> PreTrainedModel:
+    config = {"image_size": processor.size, "num_channels": num_channels, **as_dict(model_args.model_config)}
+    model = build_pretraining_model(model_args.model_type, config)
+    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+    return model
+
+
+def _train(
+    model, training_args, train, eval_set, collator, eval_collator=None, callbacks=()
+) -> LensingTrainer:
+    """A `LensingTrainer` of the run, trained (resumed from `resume_from_checkpoint` when set)."""
+    trainer = LensingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=with_row_index(train),
+        eval_dataset=eval_set,
+        data_collator=collator,
+        eval_data_collator=eval_collator,
+        callbacks=[EvalHistoryJsonCallback(), *callbacks],
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    return trainer
+
+
 def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
-    """Pre-train a masked autoencoder.
-
-    Args:
-        args: command-line arguments of `MAEArguments`, `DataArguments` and `LensingTrainingArguments`
-            (default `sys.argv[1:]`).
-
-    Returns:
-        The final metrics (`eval_loss`: the reconstruction loss of the validation images).
-    """
+    """Pre-train a masked autoencoder. `args`: the command line of `MAEArguments`, `DataArguments`, `LensingTrainingArguments`
+    (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the reconstruction loss of the validation images)."""
     mae_args, data_args, training_args = parse_recipe_args(
         (MAEArguments, DataArguments, LensingTrainingArguments), args
     )
@@ -145,15 +162,8 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
 
 
 def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
-    """SimCLR pre-training of a backbone.
-
-    Args:
-        args: command-line arguments of `SimCLRArguments`, `DataArguments` and `LensingTrainingArguments`
-            (default `sys.argv[1:]`).
-
-    Returns:
-        The final metrics (`eval_loss`: the NT-Xent loss of held-out views).
-    """
+    """SimCLR pre-training of a backbone. `args`: the command line of `SimCLRArguments`, `DataArguments`, `LensingTrainingArguments`
+    (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the NT-Xent loss of held-out views)."""
     simclr_args, data_args, training_args = parse_recipe_args(
         (SimCLRArguments, DataArguments, LensingTrainingArguments), args
     )
@@ -173,15 +183,8 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
 
     # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-    trainer = LensingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=with_row_index(eval_set),
-        data_collator=LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed),
-        callbacks=[EvalHistoryJsonCallback()],
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
+    trainer = _train(model, training_args, train, with_row_index(eval_set), collator)
 
     metrics = trainer.evaluate() if eval_set is not None else {}
     finish_run(
@@ -199,15 +202,8 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
 
 
 def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
-    """Train an MAE on the `normal_class` images only and score the test split by reconstruction error.
-
-    Args:
-        args: command-line arguments of `AnomalyArguments`, `DataArguments` and `LensingTrainingArguments`
-            (default `sys.argv[1:]`).
-
-    Returns:
-        The final metrics (`test_anomaly_auc` and one AUC per other class).
-    """
+    """Train an MAE on the `normal_class` images only and score the test split by reconstruction error. `args`: the command line of `AnomalyArguments`, `DataArguments`, `LensingTrainingArguments`
+    (default `sys.argv[1:]`). Returns the final metrics (`test_anomaly_auc` and one AUC per other class)."""
     anomaly_args, data_args, training_args = parse_recipe_args(
         (AnomalyArguments, DataArguments, LensingTrainingArguments), args
     )
@@ -223,22 +219,12 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
     test_set = splits[data_args.test_split]
     num_channels, image_size, _ = train.features["pixel_values"].shape
     processor = make_image_processor(data_args, num_channels, image_size)
-    model = build_pretraining_model(
-        anomaly_args.model_type,
-        {"image_size": processor.size, "num_channels": num_channels, **as_dict(anomaly_args.model_config)},
-    )
+    model = _mae(anomaly_args, processor, num_channels)
     logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
-
-    trainer = LensingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=eval_set,
-        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
-        eval_data_collator=LensingCollator(processor, label_column=None),
-        callbacks=[EvalHistoryJsonCallback()],
+    collator = LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed)
+    trainer = _train(
+        model, training_args, train, eval_set, collator, LensingCollator(processor, label_column=None)
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}
     if trainer.is_world_process_zero():

@@ -150,6 +150,17 @@ def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def _record(command: str, device: str, started_at: str, start: float, **extra: Any) -> dict[str, Any]:
+    """What `study_run.json` (and the study's tables) record of one step."""
+    return {
+        "command": command,
+        **extra,
+        "device": device,
+        "started_at": started_at,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
 def _merged_args(config: dict[str, Any], *sections: str, **fixed: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for section in ("common", *sections):
@@ -242,13 +253,7 @@ class _StudyRunner:
         self.state.wait_for_everyone()
         if not (run_dir / "metrics.json").exists():
             raise RuntimeError(f"{task} wrote no metrics.json in {run_dir}; command: {command}")
-        record = {
-            "command": command,
-            "config_file": str(config_path),
-            "device": self.device,
-            "started_at": started_at,
-            "wall_s": time.perf_counter() - start,
-        }
+        record = _record(command, self.device, started_at, start, config_file=str(config_path))
         self._write(record_path, json.dumps(record, indent=2))
         return record
 
@@ -277,14 +282,10 @@ class _StudyRunner:
         }
         started_at, start = _now(), time.perf_counter()
         build_simulated_dataset(data_dir, **kwargs)
-        record = {
-            "command": f"build_simulated_dataset({str(data_dir)!r}, "
-            + ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
-            + ")",
-            "device": self.device,
-            "started_at": started_at,
-            "wall_s": time.perf_counter() - start,
-        }
+        arguments = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        record = _record(
+            f"build_simulated_dataset({str(data_dir)!r}, {arguments})", self.device, started_at, start
+        )
         marker.write_text(json.dumps(record, indent=2))
         return data_dir, record
 
@@ -350,13 +351,8 @@ class _StudyRunner:
         metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in result.items()}
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        record = {
-            "command": f"radial_profile_baseline(train -> test of {dataset}) (in-process, 16 radial bins, "
-            "logistic regression)",
-            "device": self.device,
-            "started_at": started_at,
-            "wall_s": time.perf_counter() - start,
-        }
+        command = f"radial_profile_baseline(train -> test of {dataset}) (16 radial bins, logistic regression)"
+        record = _record(command, self.device, started_at, start)
         record_path.write_text(json.dumps(record, indent=2))
         return record, metrics, {}
 
