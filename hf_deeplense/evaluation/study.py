@@ -33,8 +33,8 @@ __all__ = [
 # The metric each kind of method is judged by (lower is better only for `mae`).
 HEADLINE_METRICS = ("auc_macro", "mae", "anomaly_auc")
 
-# Published DeepLense figures (docs: /work/shared/DATA_FORMATS.md "Published metrics"), on the
-# DeepLense simulations, not ours.
+# Figures the DeepLense project (ML4SCI) reports on its own simulations, quoted for context in the results
+# table: they are not ours and were not reproduced here.
 PUBLISHED: dict[str, list[tuple[str, str]]] = {
     "model_i": [
         ("CvT, AUC axion / cdm / no_sub", "0.971 / 0.966 / 0.999"),

@@ -258,7 +258,7 @@ def test_config_errors_name_the_file(tmp_path):
 
 
 def test_check_targets_against_another_label_fraction():
-    """Issue 6: SSL fine-tuned on 10% of the labels >= supervised ResNet-18 on 100%."""
+    """A target across fractions: SSL fine-tuned on 10% of the labels >= supervised ResNet-18 on 100%."""
     table = aggregate_rows(
         [
             _row("resnet18", 1.0, 0, auc_macro=0.90),

@@ -6,7 +6,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 try:  # transformers >= 5.2x declares sub-configs with a spec (AutoConfig + the default model type)
     from transformers.configuration_utils import SubConfigSpec
-except ImportError:  # earlier 5.x (e.g. 5.17, the GPU image's) maps the sub-config name to its config class
+except ImportError:  # earlier 5.x maps the sub-config name to its config class
     SubConfigSpec = None
 
 # Backbones whose base model returns `pooler_output (batch, hidden)`: the SimCLR embedding.
