@@ -4,22 +4,28 @@ returning its metrics, and the pieces they share (arguments, data, models, train
 
 from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
+from .domain_adaptation import DomainAdaptArguments, domain_adapt
 from .finetune import FinetuneArguments, finetune
+from .lens_finding import LensFindingArguments, lens_finding
 from .pretrain import AnomalyArguments, MAEArguments, SimCLRArguments, anomaly, pretrain_mae, pretrain_simclr
 from .trainer import end_run
 
 __all__ = [
     "AnomalyArguments",
+    "DomainAdaptArguments",
     "EvalHistoryJsonCallback",
     "FinetuneArguments",
     "ImageLoggingCallback",
+    "LensFindingArguments",
     "LensingTrainingArguments",
     "MAEArguments",
     "SimCLRArguments",
     "anomaly",
+    "domain_adapt",
     "end_run",
     "finetune",
     "json_safe",
+    "lens_finding",
     "load_config_file",
     "make_training_arguments",
     "parse_recipe_args",
