@@ -32,7 +32,7 @@ def nt_xent_loss(
         projections_2 (`torch.Tensor` of shape `(batch_size, projection_dim)`): projections of the second views.
         temperature (`float`): softmax temperature `T` (> 0); SimCLR uses 0.1-0.5.
         gather_distributed (`bool`): in an initialised process group of several ranks, take the negatives from
-            the projections of every rank (each rank's batch must have the same size).
+            the projections of every rank (a collective: every rank calls it, with batches of the same size).
 
     Returns:
         `torch.Tensor` of shape `()`: the loss, averaged over the `2 * batch_size` anchors of this rank.
