@@ -24,6 +24,7 @@ Methods (``METHODS``): supervised ``resnet18``, ``efficientnet_b2`` (the DeepLen
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from accelerate import PartialState
 from tqdm.auto import tqdm
@@ -139,8 +141,6 @@ def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def device_description() -> str:
     """The accelerator (CUDA device name and count) or the CPU architecture and core count."""
-    import torch
-
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
     return f"{platform.processor() or platform.machine()} CPU ({len(os.sched_getaffinity(0))} cores)"
@@ -250,6 +250,9 @@ class _StudyRunner:
         started_at, start = _now(), time.perf_counter()
         self.launched.append(command)
         TASKS[task](argv)
+        gc.collect()  # the run's Trainer, model and optimizer: freed before the next run of this process
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         self.state.wait_for_everyone()
         if not (run_dir / "metrics.json").exists():
             raise RuntimeError(f"{task} wrote no metrics.json in {run_dir}; command: {command}")
