@@ -12,7 +12,7 @@ Rows (each on the `train` split of the dataset, `pixel_values` float32 `(C, H, W
 - `random single rows batched`: `BatchedLensingDataset(dataset)[i]` for random `i`;
 - `LensingAugment`: rotations + flips + shifts + noise on a `(B, C, H, W)` batch (CPU);
 - `recipe pipeline (stock Trainer)` / `recipe pipeline (LensingTrainer)`: the whole training input of the recipes
-  (shuffled read + `RecipeCollator`: `LensImageProcessor` min-max, then the seeded D4 + shift + noise
+  (shuffled read + `LensingCollator`: `LensImageProcessor` min-max, then the seeded D4 + shift + noise
   augmentation), read as the stock `Trainer` reads a `datasets.Dataset` (rows) and as `LensingTrainer` does
   (`BatchedLensingDataset`). Per DataLoader process: with `--num-workers N` each worker does this work.
 
@@ -53,11 +53,11 @@ from hf_deeplense.data import (  # noqa: E402
     lensing_features,
     load_lensing_dataset,
     shard_bounds,
+    with_row_index,
     write_dataset_card,
     write_split,
 )
 from hf_deeplense.image_processing_lens import LensImageProcessor  # noqa: E402
-from hf_deeplense.training.data import RecipeCollator, with_row_index  # noqa: E402
 
 
 def build_synthetic(
@@ -134,7 +134,7 @@ def benchmarks(dataset, batch_size: int, num_workers: int, single_rows: int) -> 
         return len(batch)
 
     size_hw = int(dataset.features["pixel_values"].shape[-1])
-    recipe_collator = RecipeCollator(
+    recipe_collator = LensingCollator(
         LensImageProcessor(num_channels=int(dataset.features["pixel_values"].shape[0]), size=size_hw),
         augment=LensingAugment(max_shift=2, noise_std=0.01),
         seed=0,

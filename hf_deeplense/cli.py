@@ -5,8 +5,8 @@ hf-deeplense predict --model DIR_OR_REPO FILES_OR_DIRS... [--output preds.csv] [
                      [--allow-pickle]
 ```
 
-Subcommands live in `SUBCOMMANDS`; add one with `register_subcommand(Subcommand(name, help, add_arguments, run))`
-where `run(args) -> int` returns the exit code.
+A new subcommand is one more `subparsers.add_parser(...)` in `build_parser`, with `set_defaults(run=...)`
+naming a function `run(args) -> int` that returns the exit code.
 
 `predict` reads `.npy`, `.npz` (every array in the archive is an item, or only `--npz-key KEY`) and FITS files
 (`.fits`, `.fit`, `.fts`, optionally `.gz`: the primary HDU, or the first image extension when the primary is
@@ -24,8 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -39,26 +38,7 @@ from hf_deeplense.predict import (
     predict_files,
 )
 
-__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register_subcommand"]
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    """One `hf-deeplense <name>` command: `add_arguments(parser)` declares its options, `run(args)` returns the exit code."""
-
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {}
-
-
-def register_subcommand(subcommand: Subcommand) -> None:
-    if subcommand.name in SUBCOMMANDS:
-        raise ValueError(f"subcommand {subcommand.name!r} is already registered")
-    SUBCOMMANDS[subcommand.name] = subcommand
+__all__ = ["build_parser", "main"]
 
 
 # -- predict ------------------------------------------------------------------------------------------------
@@ -168,26 +148,16 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-register_subcommand(
-    Subcommand(
-        name="predict",
-        help="classify lensing images (or predict a regression target) with a saved model",
-        add_arguments=_predict_arguments,
-        run=_predict,
-    )
-)
-
-
 # -- entry point -------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-deeplense", description="DeepLense on the Hugging Face stack.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for subcommand in SUBCOMMANDS.values():
-        subparser = subparsers.add_parser(subcommand.name, help=subcommand.help, description=subcommand.help)
-        subcommand.add_arguments(subparser)
-        subparser.set_defaults(run=subcommand.run)
+    predict_help = "classify lensing images (or predict a regression target) with a saved model"
+    predict = subparsers.add_parser("predict", help=predict_help, description=predict_help)
+    _predict_arguments(predict)
+    predict.set_defaults(run=_predict)
     return parser
 
 

@@ -22,19 +22,15 @@ from transformers import (
     AutoModelForPreTraining,
 )
 
+from hf_deeplense.data import LensingCollator
+from hf_deeplense.data.selection import class_names_of, finite_target_rows
 from hf_deeplense.evaluation.cam import write_cam_overlays
 from hf_deeplense.evaluation.inference import anomaly_scores, predict_dataset
 from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
 from hf_deeplense.evaluation.report import report_anomaly, report_classification, report_regression
 from hf_deeplense.models import AutoModelForLensRegression
 from hf_deeplense.training import json_safe, parse_recipe_args
-from hf_deeplense.training.data import (
-    DataArguments,
-    RecipeCollator,
-    class_names_of,
-    finite_target_rows,
-    load_splits,
-)
+from hf_deeplense.training.data import DataArguments, load_splits
 
 AUTO_CLASS = {
     "classification": AutoModelForImageClassification,
@@ -84,7 +80,7 @@ def main(args=None) -> dict[str, float]:
         dataset = finite_target_rows(dataset, eval_args.target_column)
     processor.do_resize = True  # the dataset's images may have another size than the model's
     label_column = eval_args.target_column if task == "regression" else "label"
-    collator = RecipeCollator(processor, label_column=label_column)
+    collator = LensingCollator(processor, label_column=label_column)
     split, output_dir = data_args.test_split, Path(eval_args.output_dir)
 
     if task == "anomaly":

@@ -17,7 +17,7 @@ from hf_deeplense import (
     DeepLenseViTForRegression,
     LensImageProcessor,
 )
-from hf_deeplense.cli import SUBCOMMANDS, Subcommand, build_parser, main, register_subcommand
+from hf_deeplense.cli import main
 from hf_deeplense.predict import ALLOW_PICKLE_WARNING, predict_files
 
 LABELS = ["axion", "cdm", "no_sub"]
@@ -205,21 +205,6 @@ def test_predict_bad_model_and_arguments(tmp_path, capsys):
         main(["predict", str(tmp_path / "a.npy")])  # --model is required
     with pytest.raises(SystemExit):
         main([])  # a subcommand is required
-
-
-def test_subcommand_registry():
-    assert "predict" in SUBCOMMANDS
-    with pytest.raises(ValueError, match="already registered"):
-        register_subcommand(SUBCOMMANDS["predict"])
-    calls = []
-    register_subcommand(
-        Subcommand("echo-test", "test", lambda p: p.add_argument("word"), lambda a: calls.append(a.word) or 0)
-    )
-    try:
-        assert main(["echo-test", "hi"]) == 0 and calls == ["hi"]
-        assert "echo-test" in build_parser().format_help()
-    finally:
-        del SUBCOMMANDS["echo-test"]
 
 
 def test_entry_point_subprocess(classifier_dir, tmp_path):

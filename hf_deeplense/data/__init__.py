@@ -1,7 +1,7 @@
 """Lensing datasets: one Parquet + dataset-card format for built, converted and published data."""
 
 from .card import dataset_statistics, read_features, render_dataset_card, write_dataset_card
-from .collate import BatchedLensingDataset, LensingCollator, batched_loader
+from .collate import BatchedLensingDataset, LensingCollator, batched_loader, with_row_index
 from .convert import (
     ALLOW_PICKLE_WARNING,
     LAYOUTS,
@@ -58,5 +58,6 @@ __all__ = [
     "shard_filename",
     "write_dataset_card",
     "write_shard",
+    "with_row_index",
     "write_split",
 ]

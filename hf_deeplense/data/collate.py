@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 from datasets import Array2D, Array3D, Array4D, Array5D, Value
@@ -37,60 +38,76 @@ def _stack(values: Any, dtype: torch.dtype) -> Tensor:
     ).to(dtype)
 
 
+ROW_INDEX = "row_index"
+
+
+def with_row_index(dataset):
+    """A `datasets.Dataset` with a `row_index` column (0, 1, ...), which seeds `LensingCollator`'s augmentation;
+    other datasets (a simulated stream, a list of rows) are returned as they are."""
+    if not isinstance(dataset, datasets.Dataset):
+        return dataset
+    return dataset.add_column(ROW_INDEX, np.arange(len(dataset)))
+
+
 class LensingCollator:
-    """Collate lensing rows into `{"pixel_values", "labels"}` (plus `pixel_values_2` for two views).
+    """Rows -> model batch: stack, process (an image processor), augment; `{"pixel_values", "labels"}` (plus
+    `pixel_values_2` for two views).
 
     Args:
-        label_column: column(s) holding the target. `"label"` (a `ClassLabel`) gives int64
-            `labels (batch,)`; a float column (e.g. `"log10_m_a"`) gives float32 `(batch,)`; a list
-            of float columns gives `(batch, num_targets)`; None gives no `labels` (self-supervised).
-        augment: a `LensingAugment` applied to the batch (None: no augmentation).
-        two_views: also return a second, independently augmented view `pixel_values_2` (SimCLR);
-            needs `augment`.
-        target_mean, target_std: standardise float targets, `(y - mean) / std` (default: leave
-            them in their units; the regression models standardise with their config instead).
-        generator: generator for the augmentation (None: torch's global generator, which the
-            DataLoader seeds differently in every worker; a generator passed here is copied into
-            each worker, so all workers would draw the same augmentations).
+        image_processor: called on the stacked `(batch, C, H, W)` images, e.g. a `LensImageProcessor` that
+            normalises and resizes (`image_processor(images, return_tensors="pt")["pixel_values"]`); None: the
+            images as they are.
+        label_column: column(s) holding the target. `"label"` (a `ClassLabel`) gives int64 `labels (batch,)`; a
+            float column (e.g. `"log10_m_a"`) gives float32 `(batch,)` in its units (the regression models
+            standardise with their config); a list of float columns gives `(batch, num_targets)`; None gives no
+            `labels` (self-supervised).
+        augment: a `LensingAugment` applied after processing (training only).
+        two_views: return `pixel_values` and `pixel_values_2`, two augmentations of each image (SimCLR).
+        seed: with rows carrying a `row_index` (`with_row_index`), the augmentation of a batch is drawn from a
+            generator seeded by `seed` and the batch's row indices in order: it depends on which rows form the
+            batch, not on the global RNG, so a run resumed from a checkpoint augments its batches exactly as the
+            uninterrupted run did (the Trainer restores the global RNG only after the first batch of the resumed
+            epoch has been collated). Otherwise torch's global RNG is used (which the DataLoader seeds
+            differently in every worker).
         pixel_dtype: dtype of `pixel_values`.
 
-    Accepts a list of row dicts (what `DataLoader` passes) or a dict of columns (`dataset[indices]`).
+    Accepts a list of row dicts (what `DataLoader` passes) or a dict of columns (`BatchedLensingDataset`).
     """
 
     def __init__(
         self,
+        image_processor: Callable | None = None,
         label_column: str | Sequence[str] | None = "label",
         augment: LensingAugment | None = None,
         two_views: bool = False,
-        target_mean: float | Sequence[float] | None = None,
-        target_std: float | Sequence[float] | None = None,
-        generator: torch.Generator | None = None,
+        seed: int | None = None,
         pixel_dtype: torch.dtype = torch.float32,
     ):
         if two_views and augment is None:
             raise ValueError("two_views=True needs an augment (two identical views teach nothing)")
-        if (target_mean is None) != (target_std is None):
-            raise ValueError("give both target_mean and target_std, or neither")
+        self.image_processor = image_processor
         self.label_column = label_column
         self.augment = augment
         self.two_views = TwoViewTransform(augment) if two_views else None
-        self.target_mean = None if target_mean is None else torch.as_tensor(target_mean, dtype=torch.float32)
-        self.target_std = None if target_std is None else torch.as_tensor(target_std, dtype=torch.float32)
-        self.generator = generator
+        self.seed = seed
         self.pixel_dtype = pixel_dtype
 
     def _labels(self, column: Callable[[str], Any]) -> Tensor:
         columns = [self.label_column] if isinstance(self.label_column, str) else list(self.label_column)
         values = [column(name) for name in columns]
-        integer = len(columns) == 1 and np.asarray(values[0][0] if len(values[0]) else 0).dtype.kind in "iub"
-        if integer and self.target_mean is None:
+        if len(columns) == 1 and np.asarray(values[0][0] if len(values[0]) else 0).dtype.kind in "iub":
             return _stack(values[0], torch.int64)
         targets = torch.stack([_stack(v, torch.float32) for v in values], dim=-1)  # (batch, num_targets)
-        if isinstance(self.label_column, str):
-            targets = targets[:, 0]
-        if self.target_mean is not None:
-            targets = (targets - self.target_mean) / self.target_std
-        return targets
+        return targets[:, 0] if isinstance(self.label_column, str) else targets
+
+    def _generator(self, column: Callable[[str], Any], rows) -> torch.Generator | None:
+        has_index = ROW_INDEX in rows if isinstance(rows, Mapping) else bool(rows) and ROW_INDEX in rows[0]
+        if self.seed is None or not has_index:
+            return None
+        entropy = [self.seed, *np.asarray(column(ROW_INDEX), dtype=np.int64).tolist()]
+        return torch.Generator().manual_seed(
+            int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+        )
 
     def __call__(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Tensor]:
         if isinstance(rows, Mapping):
@@ -100,11 +117,14 @@ class LensingCollator:
         pixel_values = _stack(column("pixel_values"), self.pixel_dtype)
         if pixel_values.ndim == 3:  # (batch, H, W): single channel
             pixel_values = pixel_values[:, None]
+        if self.image_processor is not None:
+            pixel_values = self.image_processor(pixel_values, return_tensors="pt")["pixel_values"]
+        generator = self._generator(column, rows)
         batch: dict[str, Tensor] = {}
         if self.two_views is not None:
-            batch.update(self.two_views(pixel_values, generator=self.generator))
+            batch.update(self.two_views(pixel_values, generator=generator))
         elif self.augment is not None:
-            batch["pixel_values"] = self.augment(pixel_values, generator=self.generator)
+            batch["pixel_values"] = self.augment(pixel_values, generator=generator)
         else:
             batch["pixel_values"] = pixel_values
         if self.label_column is not None:

@@ -30,7 +30,7 @@ def predict_dataset(
     Args:
         model: any model returning `.logits`; run in eval mode on its own device.
         dataset: rows a `collator` turns into `{"pixel_values", "labels"?}`.
-        collator: e.g. `RecipeCollator(processor, label_column)` without augmentation.
+        collator: e.g. `LensingCollator(processor, label_column)` without augmentation.
     """
     model.eval()
     device = next(model.parameters()).device

@@ -187,7 +187,7 @@ def plot_regression_scatter(
     quantity: str = "log10 m_a",
     unit: str = "dex",
 ) -> str:
-    """True against predicted values with the identity line; MAE in the title."""
+    """True against predicted values with the identity line; the mean absolute error in the title."""
     targets = np.asarray(targets, dtype=np.float64).reshape(-1)
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
     keep = ~np.isnan(targets)
@@ -198,7 +198,11 @@ def plot_regression_scatter(
     high = float(max(targets.max(), predictions.max()))
     axis.plot([low, high], [low, high], color="black", linewidth=1, label="identity")
     mae = float(np.abs(targets - predictions).mean())
-    axis.set(xlabel=f"true {quantity}", ylabel=f"predicted {quantity}", title=f"MAE {mae:.3f} {unit}")
+    axis.set(
+        xlabel=f"true {quantity}",
+        ylabel=f"predicted {quantity}",
+        title=f"mean absolute error {mae:.3f} {unit}",
+    )
     axis.set_aspect("equal")
     axis.legend(loc="upper left")
     return _save(figure, path)

@@ -1,9 +1,9 @@
-"""Summaries of a benchmark study (`recipes/benchmark.py`): aggregation over seeds, target checks, the
+"""Summaries of a benchmark study (`hf_deeplense.training.study`): aggregation over seeds, target checks, the
 RESULTS.md markdown section and the AUC-against-label-fraction plot.
 
 A *row* is one finished run, a dict with at least ``preset``, ``method``, ``fraction``, ``seed`` and
 ``metrics`` (the run's test metrics without the ``test_`` prefix: ``auc_macro``, ``auc_<class>``,
-``mae`` (dex for ``log10_m_a``), ``anomaly_auc``); the runner adds ``command``, ``device``,
+``mae``: the regression's mean absolute error, dex for ``log10_m_a``; ``anomaly_auc``); the runner adds ``command``, ``device``,
 ``started_at`` and ``wall_s``.
 """
 
@@ -30,26 +30,27 @@ __all__ = [
     "results_markdown",
 ]
 
-# The metric each kind of method is judged by (lower is better only for `mae`).
+# The metric each kind of method is judged by (lower is better only for `mae`, the mean absolute error of a
+# regression; the masked autoencoder is the `mae_*` methods).
 HEADLINE_METRICS = ("auc_macro", "mae", "anomaly_auc")
 
-# Published DeepLense figures (docs: /work/shared/DATA_FORMATS.md "Published metrics"), on the
-# DeepLense simulations, not ours.
+# Figures the DeepLense project (ML4SCI) reports on its own simulations, quoted for context in the results
+# table: they are not ours and were not reproduced here.
 PUBLISHED: dict[str, list[tuple[str, str]]] = {
     "model_i": [
         ("CvT, AUC axion / cdm / no_sub", "0.971 / 0.966 / 0.999"),
         ("ResNet50, AUC axion / cdm / no_sub", "0.97 / 0.96 / 1.0"),
-        ("XResNet18 hybrid, axion-mass regression MAE (dex)", "0.274"),
+        ("XResNet18 hybrid, axion-mass regression mean absolute error (dex)", "0.274"),
     ],
     "model_ii": [
         ("CvT, AUC axion / cdm / no_sub", "0.999 / 0.999 / 1.0"),
         ("SimSiam ResNet50, AUC axion / cdm / no_sub", "0.993 / 0.997 / 0.995"),
-        ("XResNet18 hybrid, axion-mass regression MAE (dex)", "0.221"),
+        ("XResNet18 hybrid, axion-mass regression mean absolute error (dex)", "0.221"),
         ("Anomaly detection on no_sub, AUC AE / VAE / AAE", "0.961 / 0.999 / 0.995"),
     ],
     "model_iii": [
         ("CvT, AUC axion / cdm / no_sub", "0.999 / 0.999 / 1.0"),
-        ("XResNet18 hybrid, axion-mass regression MAE (dex)", "0.126"),
+        ("XResNet18 hybrid, axion-mass regression mean absolute error (dex)", "0.126"),
     ],
 }
 
@@ -239,7 +240,7 @@ def results_markdown(
         lines += [
             "Regression and anomaly detection (test split):",
             "",
-            "| preset | method | seeds | axion-mass MAE (dex of log10 m_a) | anomaly AUC (no_sub vs rest) |",
+            "| preset | method | seeds | axion-mass mean absolute error (dex of log10 m_a) | anomaly AUC (no_sub vs rest) |",
             "|---|---|---|---|---|",
         ]
         for group in others:

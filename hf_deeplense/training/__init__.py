@@ -1,17 +1,34 @@
-"""Trainer helpers for lensing runs: arguments, callbacks, label-fraction subsets, run artifacts."""
+"""Training runs on top of `transformers.Trainer`: one function per recipe (`finetune`, `pretrain_mae`,
+`pretrain_simclr`, `anomaly`, `lens_finding`, `domain_adapt`), each taking the recipe's command-line arguments and
+returning its metrics, and the pieces they share (arguments, data, models, trainer, artifacts)."""
 
-from .arguments import house_training_defaults, load_config_file, make_training_arguments, parse_recipe_args
+from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
-from .subset import label_fraction_indices, label_fraction_subset
+from .domain_adaptation import DomainAdaptArguments, domain_adapt
+from .finetune import FinetuneArguments, finetune
+from .lens_finding import LensFindingArguments, lens_finding
+from .pretrain import AnomalyArguments, MAEArguments, SimCLRArguments, anomaly, pretrain_mae, pretrain_simclr
+from .trainer import end_run
 
 __all__ = [
+    "AnomalyArguments",
+    "DomainAdaptArguments",
     "EvalHistoryJsonCallback",
+    "FinetuneArguments",
     "ImageLoggingCallback",
-    "house_training_defaults",
+    "LensFindingArguments",
+    "LensingTrainingArguments",
+    "MAEArguments",
+    "SimCLRArguments",
+    "anomaly",
+    "domain_adapt",
+    "end_run",
+    "finetune",
     "json_safe",
-    "label_fraction_indices",
-    "label_fraction_subset",
+    "lens_finding",
     "load_config_file",
     "make_training_arguments",
     "parse_recipe_args",
+    "pretrain_mae",
+    "pretrain_simclr",
 ]

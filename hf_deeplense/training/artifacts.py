@@ -35,6 +35,7 @@ __all__ = [
     "RunArtifacts",
     "arguments_to_dict",
     "card_dataset_fields",
+    "finish_run",
     "hub_id_or_none",
     "push_run_to_hub",
     "take_push_to_hub",
@@ -226,10 +227,23 @@ def push_run_to_hub(
     return commit.commit_url
 
 
-def announce_and_publish(
-    output_dir: str | os.PathLike, repo_id: str | None, *, token: str | None = None
-) -> None:
-    """Print where a recipe's outputs are and, with `repo_id`, publish them (`push_run_to_hub`) and print the URL."""
-    print(f"outputs: {output_dir}")
+def finish_run(
+    trainer: Trainer,
+    arguments: tuple[Any, ...],
+    *,
+    headline: tuple[str, str] | None = None,
+    **artifact_fields: Any,
+) -> RunArtifacts | None:
+    """The end of every run: `write_run_artifacts(trainer, run_config=arguments_to_dict(*arguments),
+    **artifact_fields)`; then the main process prints the `headline` metric (`(label, metrics key)`) and where
+    the outputs are, and publishes them to `repo_id` when there is one (`push_run_to_hub`)."""
+    artifacts = write_run_artifacts(trainer, run_config=arguments_to_dict(*arguments), **artifact_fields)
+    if artifacts is None:
+        return None
+    metrics, repo_id = artifact_fields["metrics"], artifact_fields.get("repo_id")
+    if headline is not None and headline[1] in metrics:
+        print(f"{headline[0]}: {metrics[headline[1]]:.4f}")
+    print(f"outputs: {artifacts.output_dir}")
     if repo_id:
-        print(f"published: {push_run_to_hub(output_dir, repo_id, token=token)}")
+        print(f"published: {push_run_to_hub(artifacts.output_dir, repo_id, token=trainer.args.hub_token)}")
+    return artifacts

@@ -1,46 +1,30 @@
 """Data for recipes: the shared `DataArguments`, loading splits (a built folder, a Hub/local repo id, or
-on-the-fly simulation), subsetting, and the batch collator (image processor, then augmentation).
+on-the-fly simulation), subsetting, the run's image processor and augmentation (`LensingCollator` applies
+them to each batch).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import numpy as np
-import torch
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 
-from ..data import (
-    LensingAugment,
-    LensingCollator,
-    SimulatedLensDataset,
-    TwoViewTransform,
-    check_split_pixels,
-    load_lensing_dataset,
-)
+from ..data import LensingAugment, SimulatedLensDataset, check_split_pixels, load_lensing_dataset
+from ..data.selection import keep_classes, stratified_head
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
-from .subset import stratified_sample_indices
 
 __all__ = [
     "DataArguments",
-    "RecipeCollator",
     "as_dict",
-    "class_names_of",
-    "finite_target_rows",
-    "keep_classes",
     "load_splits",
     "make_augment",
     "make_image_processor",
-    "materialize",
     "pretraining_data",
     "simulated_splits",
-    "stratified_head",
-    "target_statistics",
-    "with_row_index",
 ]
 
 
@@ -112,52 +96,6 @@ class DataArguments:
         self.simulation_overrides = as_dict(self.simulation_overrides)
 
 
-def class_names_of(dataset: Dataset) -> list[str]:
-    """Class names of the `label` ClassLabel column."""
-    label = dataset.features.get("label")
-    if label is None or not hasattr(label, "names"):
-        raise ValueError(f"the dataset has no ClassLabel 'label' column (columns: {dataset.column_names})")
-    return list(label.names)
-
-
-def _labels(dataset: Dataset, column: str = "label") -> np.ndarray:
-    return dataset.select_columns([column]).with_format("numpy")[:][column]
-
-
-def stratified_head(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
-    """At most `max_samples` rows, stratified by `label` (rows stay in order)."""
-    if max_samples is None or max_samples >= len(dataset):
-        return dataset
-    return dataset.select(stratified_sample_indices(_labels(dataset), max_samples, seed))
-
-
-def keep_classes(dataset: Dataset, names: Sequence[str]) -> Dataset:
-    """Rows whose class is one of `names` (labels keep their ids in the full class list)."""
-    all_names = class_names_of(dataset)
-    unknown = [name for name in names if name not in all_names]
-    if unknown:
-        raise ValueError(f"unknown class(es) {unknown}; the dataset has {all_names}")
-    keep = np.isin(_labels(dataset), [all_names.index(name) for name in names])
-    return dataset.select(np.flatnonzero(keep))
-
-
-def finite_target_rows(dataset: Dataset, column: str) -> Dataset:
-    """Rows with a finite regression target (e.g. `log10_m_a` exists for axion images only)."""
-    if column not in dataset.column_names:
-        raise ValueError(f"target column {column!r} not in the dataset's columns {dataset.column_names}")
-    values = _labels(dataset, column)
-    return dataset.select(np.flatnonzero(np.isfinite(values)))
-
-
-def target_statistics(dataset: Dataset, column: str) -> tuple[float, float]:
-    """Mean and standard deviation of a regression target (finite values)."""
-    values = _labels(dataset, column).astype(np.float64)
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        raise ValueError(f"no finite value in column {column!r}")
-    return float(values.mean()), float(max(values.std(), 1e-6))
-
-
 def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:
     """The train/eval/test splits of `data_args.dataset`, class-filtered and truncated, in numpy format."""
     datasets = load_lensing_dataset(data_args.dataset)
@@ -184,16 +122,6 @@ def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:
     return DatasetDict(splits)
 
 
-def materialize(stream: SimulatedLensDataset, num_samples: int) -> list[dict[str, Any]]:
-    """The first `num_samples` rows of a simulated stream, as a list (a map-style dataset)."""
-    rows = []
-    for row in stream:
-        rows.append(row)
-        if len(rows) == num_samples:
-            break
-    return rows
-
-
 def simulated_splits(
     data_args: DataArguments,
 ) -> tuple[SimulatedLensDataset, list[dict[str, Any]], list[str]]:
@@ -202,16 +130,12 @@ def simulated_splits(
     train = SimulatedLensDataset(config, seed=data_args.simulation_seed)
     # The eval rows use one shard whatever the number of processes: every rank sees the same set.
     evaluation = SimulatedLensDataset(config, seed=data_args.simulation_seed + 1, rank=0, world_size=1)
-    class_names = list(config.classes)
-    if data_args.classes:
-        keep = {class_names.index(name) for name in data_args.classes}
-        rows = [
-            row
-            for row in materialize(evaluation, data_args.num_simulated_eval * len(class_names))
-            if row["label"] in keep
-        ]
-        return train, rows[: data_args.num_simulated_eval], class_names
-    return train, materialize(evaluation, data_args.num_simulated_eval), class_names
+    class_names, count = list(config.classes), data_args.num_simulated_eval
+    if not data_args.classes:
+        return train, list(itertools.islice(evaluation, count)), class_names
+    keep = {class_names.index(name) for name in data_args.classes}
+    rows = [row for row in itertools.islice(evaluation, count * len(class_names)) if row["label"] in keep]
+    return train, rows[:count], class_names
 
 
 class PretrainingData(NamedTuple):
@@ -256,72 +180,3 @@ def make_augment(data_args: DataArguments) -> LensingAugment | None:
     if not data_args.augment:
         return None
     return LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-
-
-ROW_INDEX = "row_index"
-
-
-def with_row_index(dataset):
-    """A `datasets.Dataset` with a `row_index` column (0, 1, ...), which seeds `RecipeCollator`'s
-    augmentation; other datasets (a simulated stream, a list of rows) are returned as they are."""
-    if not isinstance(dataset, Dataset):
-        return dataset
-    return dataset.add_column(ROW_INDEX, np.arange(len(dataset)))
-
-
-class RecipeCollator:
-    """Rows -> model batch: stack (`LensingCollator`), process (`LensImageProcessor`), augment.
-
-    Args:
-        image_processor: normalises/resizes the stacked batch.
-        label_column: `"label"`, a float target column, or None (self-supervised).
-        augment: applied after processing (training only).
-        two_views: return `pixel_values` and `pixel_values_2`, two augmentations of each image (SimCLR).
-        seed: with rows carrying a `row_index` (`with_row_index`), the augmentation of a batch is drawn
-            from a generator seeded by `seed` and the batch's row indices in order: it depends on which
-            rows form the batch, not on the global RNG, so a run resumed from a checkpoint augments its
-            batches exactly as the uninterrupted run did (the Trainer restores the global RNG only after
-            the first batch of the resumed epoch has been collated). Otherwise torch's global RNG is used.
-    """
-
-    def __init__(
-        self,
-        image_processor: LensImageProcessor,
-        label_column: str | None = "label",
-        augment: LensingAugment | None = None,
-        two_views: bool = False,
-        seed: int | None = None,
-    ):
-        if two_views and augment is None:
-            raise ValueError("two_views needs an augmentation")
-        self.stack = LensingCollator(label_column=label_column)
-        self.image_processor = image_processor
-        self.augment = augment
-        self.two_views = TwoViewTransform(augment) if two_views else None
-        self.seed = seed
-
-    def _generator(self, rows) -> torch.Generator | None:
-        if self.seed is None:
-            return None
-        if isinstance(rows, dict):
-            indices = rows.get(ROW_INDEX)
-        else:
-            indices = [row[ROW_INDEX] for row in rows] if rows and ROW_INDEX in rows[0] else None
-        if indices is None:
-            return None
-        entropy = [self.seed, *np.asarray(indices, dtype=np.int64).tolist()]
-        return torch.Generator().manual_seed(
-            int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
-        )
-
-    def __call__(self, rows) -> dict[str, torch.Tensor]:
-        batch = self.stack(rows)
-        pixel_values = self.image_processor(batch["pixel_values"], return_tensors="pt")["pixel_values"]
-        generator = self._generator(rows)
-        if self.two_views is not None:
-            batch.update(self.two_views(pixel_values, generator=generator))
-        elif self.augment is not None:
-            batch["pixel_values"] = self.augment(pixel_values, generator=generator)
-        else:
-            batch["pixel_values"] = pixel_values
-        return batch

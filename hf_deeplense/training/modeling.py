@@ -36,10 +36,10 @@ DOWNSTREAM_MODEL_TYPE = {"deeplense_mae": "deeplense_vit"}
 TASKS = ("classification", "regression")
 
 # Config fields a fine-tuning run may set on a checkpoint's config (`build_model(checkpoint=...)`): they change
-# no parameter shape of the pre-trained part. Dropouts (ViT, hybrid, equivariant, MAE encoder; CNN drop path),
-# the task head (classes, regression targets and their statistics, lens finder class weights) and SimCLR's
-# linear-probe switch. Every other field (hidden_size, num_hidden_layers, patch_size, image_size, num_channels,
-# architecture, stage_channels, backbone_config.<field>, ...) comes from the checkpoint.
+# no parameter shape of the pre-trained part. Dropouts (ViT, hybrid, equivariant, MAE encoder; CNN drop path)
+# and the task head (classes, regression targets and their statistics, lens finder class weights). Every other
+# field (hidden_size, num_hidden_layers, patch_size, image_size, num_channels, architecture, stage_channels,
+# backbone_config.<field>, ...) comes from the checkpoint.
 FINETUNE_CONFIG_FIELDS = frozenset(
     {
         "hidden_dropout_prob",
@@ -54,7 +54,6 @@ FINETUNE_CONFIG_FIELDS = frozenset(
         "target_mean",
         "target_std",
         "class_weights",
-        "freeze_backbone",
     }
 )
 

@@ -1,12 +1,15 @@
-"""A benchmark study: every (preset, method, label fraction, seed) row run through the real recipes.
+"""A benchmark study: every (preset, method, label fraction, seed) row run through the training functions.
 
 The study YAML (``recipes/configs/study_*.yaml``) names the presets, methods, fractions and seeds, the
-model sizes and the recipes' arguments. :func:`run_study`:
+model sizes and the runs' arguments. :func:`run_study`:
 
 1. builds each preset's dataset once (``build_simulated_dataset``; skipped when built);
 2. pre-trains each SSL model (MAE, SimCLR) once per preset and seed, reused by every fraction;
-3. runs each row's recipe as a subprocess (``python recipes/x.py`` or ``accelerate launch recipes/x.py``)
-   with a generated ``study_args.yaml`` in the row's folder; the exact command is recorded;
+3. runs each row in this process: ``finetune``, ``pretrain_mae``, ``pretrain_simclr`` or ``anomaly`` of
+   ``hf_deeplense.training`` with the arguments of a generated ``study_args.yaml`` in the row's folder (the
+   recorded command: the function and its arguments, the same as the recipe script's); an interrupted run
+   resumes from its last checkpoint. Launched with ``accelerate launch --multi_gpu``, every process runs every
+   row together (DDP); the main process alone builds datasets and writes files;
 4. collects each run's ``metrics.json`` (a row whose ``metrics.json`` exists is not run again);
 5. writes ``study.json`` (rows, aggregated table, target checks), ``RESULTS_section.md``, the
    AUC-against-label-fraction plot, and copies the best model per preset (chosen on the validation
@@ -21,20 +24,22 @@ Methods (``METHODS``): supervised ``resnet18``, ``efficientnet_b2`` (the DeepLen
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import logging
 import os
 import platform
 import shlex
 import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from ..evaluation.study import (
@@ -44,6 +49,8 @@ from ..evaluation.study import (
     plot_auc_vs_fraction,
     results_markdown,
 )
+from .finetune import finetune
+from .pretrain import anomaly, pretrain_mae, pretrain_simclr
 
 __all__ = [
     "METHODS",
@@ -61,9 +68,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Method:
-    """How one method runs: its recipe, model (a key of the study's ``models``), SSL pre-training."""
+    """How one method runs: its task (a key of ``TASKS``), model (a key of the study's ``models``), SSL
+    pre-training."""
 
-    recipe: str  # finetune, anomaly or "" (in-process radial-profile baseline)
+    recipe: str  # finetune, anomaly or "" (the radial-profile baseline)
     model: str | None = None
     pretrain: str | None = None  # mae or simclr
     linear_probe: bool = False
@@ -85,16 +93,13 @@ METHODS: dict[str, Method] = {
     "radial_profile": Method("", task="baseline", uses_fraction=False),
 }
 PRETRAIN_RECIPES = {"mae": "pretrain_mae", "simclr": "pretrain_simclr"}
-# Environment variables of a parent launched by accelerate/torchrun that must not leak into a recipe.
-_DISTRIBUTED_ENV = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-)
+# What a row runs: the training function of the task, called with the row's command-line arguments.
+TASKS: dict[str, Callable[[list[str]], dict[str, float]]] = {
+    "finetune": finetune,
+    "pretrain_mae": pretrain_mae,
+    "pretrain_simclr": pretrain_simclr,
+    "anomaly": anomaly,
+}
 
 
 def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -111,8 +116,6 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
     needed = {METHODS[name].model or METHODS[name].pretrain for name in config["methods"]} - {None}
     if missing := sorted(needed - set(models)):
         raise ValueError(f"{path}: `models` lacks {missing} (needed by the methods listed)")
-    if config.get("launcher", "python") not in ("python", "accelerate"):
-        raise ValueError(f"{path}: launcher must be python or accelerate, got {config['launcher']!r}")
     bad = [f for f in config["fractions"] if not 0 < float(f) <= 1]
     if bad:
         raise ValueError(f"{path}: label fractions must lie in (0, 1], got {bad}")
@@ -137,29 +140,25 @@ def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def device_description() -> str:
-    """The accelerator (CUDA device name) or CPU model name and core count."""
-    import torch
-
+    """The accelerator (CUDA device name and count) or the CPU architecture and core count."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    model = platform.processor() or "CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return f"{model} ({len(os.sched_getaffinity(0))} cores)"
-
-
-def _short_path(path: Path) -> str:
-    """`path` relative to the working directory when it lies inside it (readable recorded commands)."""
-    relative = os.path.relpath(path)
-    return path.as_posix() if relative.startswith("..") else relative
+    return f"{platform.processor() or platform.machine()} CPU ({len(os.sched_getaffinity(0))} cores)"
 
 
 def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _record(command: str, device: str, started_at: str, start: float, **extra: Any) -> dict[str, Any]:
+    """What `study_run.json` (and the study's tables) record of one step."""
+    return {
+        "command": command,
+        **extra,
+        "device": device,
+        "started_at": started_at,
+        "wall_s": time.perf_counter() - start,
+    }
 
 
 def _merged_args(config: dict[str, Any], *sections: str, **fixed: Any) -> dict[str, Any]:
@@ -218,23 +217,22 @@ def row_recipe_args(
 
 
 class _StudyRunner:
-    def __init__(self, config: dict[str, Any], recipes_dir: Path, device: str):
+    def __init__(self, config: dict[str, Any], device: str):
         self.config = config
-        self.recipes_dir = recipes_dir
         self.device = device
         self.out = Path(config["output_dir"])
+        self.state = (
+            PartialState()
+        )  # several processes under `accelerate launch`: one DDP group for every run
         self.launched: list[str] = []
         self.pretrain_records: dict[str, dict[str, Any]] = {}
 
-    # ---- commands -------------------------------------------------------------------------------------
-    def _launcher(self) -> list[str]:
-        if self.config.get("launcher", "python") == "accelerate":
-            accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
-            return [accelerate, "launch", *map(str, self.config.get("accelerate_args", []))]
-        return [sys.executable]
+    def _write(self, path: Path, text: str) -> None:
+        if self.state.is_main_process:
+            path.write_text(text)
 
-    def _run(self, recipe: str, run_dir: Path, args: dict[str, Any], dataset: Path) -> dict[str, Any]:
-        """Run one recipe as a subprocess unless `run_dir/metrics.json` exists; returns the run record."""
+    def _run(self, task: str, run_dir: Path, args: dict[str, Any], dataset: Path) -> dict[str, Any]:
+        """Run one task in this process unless `run_dir/metrics.json` exists; returns the run record."""
         record_path = run_dir / "study_run.json"
         if (run_dir / "metrics.json").exists():
             if record_path.exists():
@@ -242,46 +240,32 @@ class _StudyRunner:
             return {"command": None, "device": None, "started_at": None, "wall_s": float("nan")}
         run_dir.mkdir(parents=True, exist_ok=True)
         config_path = run_dir / "study_args.yaml"
-        config_path.write_text(yaml.safe_dump(args, sort_keys=True))
-        command = [
-            *self._launcher(),
-            _short_path(self.recipes_dir / f"{recipe}.py"),
-            "--config",
-            str(config_path),
-            "--dataset",
-            str(dataset),
-            "--output_dir",
-            str(run_dir),
-        ]
+        self._write(config_path, yaml.safe_dump(args, sort_keys=True))
+        self.state.wait_for_everyone()
+        argv = ["--config", str(config_path), "--dataset", str(dataset), "--output_dir", str(run_dir)]
         checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
         if checkpoints:  # an interrupted run resumes from its last checkpoint
-            command += ["--resume_from_checkpoint", str(checkpoints[-1])]
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in _DISTRIBUTED_ENV and not k.startswith("ACCELERATE_")
-        }
+            argv += ["--resume_from_checkpoint", str(checkpoints[-1])]
+        command = shlex.join([task, *argv])
         started_at, start = _now(), time.perf_counter()
-        self.launched.append(shlex.join(command))
-        with open(run_dir / "study_log.txt", "w") as log:
-            completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
-        if completed.returncode != 0 or not (run_dir / "metrics.json").exists():
-            tail = (run_dir / "study_log.txt").read_text()[-3000:]
-            raise RuntimeError(
-                f"{recipe} failed (exit {completed.returncode}) in {run_dir}; command: {shlex.join(command)}\n{tail}"
-            )
-        record = {
-            "command": shlex.join(command),
-            "config_file": str(config_path),
-            "device": self.device,
-            "started_at": started_at,
-            "wall_s": time.perf_counter() - start,
-        }
-        record_path.write_text(json.dumps(record, indent=2))
+        self.launched.append(command)
+        TASKS[task](argv)
+        gc.collect()  # the run's Trainer, model and optimizer: freed before the next run of this process
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.state.wait_for_everyone()
+        if not (run_dir / "metrics.json").exists():
+            raise RuntimeError(f"{task} wrote no metrics.json in {run_dir}; command: {command}")
+        record = _record(command, self.device, started_at, start, config_file=str(config_path))
+        self._write(record_path, json.dumps(record, indent=2))
         return record
 
     # ---- data and pre-training -----------------------------------------------------------------------
     def build_dataset(self, name: str) -> tuple[Path, dict[str, Any]]:
+        with self.state.main_process_first():  # the main process builds; the others then find it built
+            return self._build_dataset(name)
+
+    def _build_dataset(self, name: str) -> tuple[Path, dict[str, Any]]:
         from ..data.build import build_simulated_dataset
 
         spec = {"preset": name, **(self.config["presets"][name] or {})}
@@ -301,14 +285,10 @@ class _StudyRunner:
         }
         started_at, start = _now(), time.perf_counter()
         build_simulated_dataset(data_dir, **kwargs)
-        record = {
-            "command": f"build_simulated_dataset({str(data_dir)!r}, "
-            + ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
-            + ")",
-            "device": self.device,
-            "started_at": started_at,
-            "wall_s": time.perf_counter() - start,
-        }
+        arguments = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        record = _record(
+            f"build_simulated_dataset({str(data_dir)!r}, {arguments})", self.device, started_at, start
+        )
         marker.write_text(json.dumps(record, indent=2))
         return data_dir, record
 
@@ -351,6 +331,10 @@ class _StudyRunner:
         return {**row, "dir": str(run_dir), "metrics": metrics, "validation": validation, **record}
 
     def _radial_profile(self, run_dir: Path, dataset: Path):
+        with self.state.main_process_first():  # the main process fits it; the others then read its files
+            return self._fit_radial_profile(run_dir, dataset)
+
+    def _fit_radial_profile(self, run_dir: Path, dataset: Path):
         from ..data import load_lensing_dataset
         from ..evaluation.baselines import radial_profile_baseline
 
@@ -370,13 +354,8 @@ class _StudyRunner:
         metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in result.items()}
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        record = {
-            "command": f"radial_profile_baseline(train -> test of {dataset}) (in-process, 16 radial bins, "
-            "logistic regression)",
-            "device": self.device,
-            "started_at": started_at,
-            "wall_s": time.perf_counter() - start,
-        }
+        command = f"radial_profile_baseline(train -> test of {dataset}) (16 radial bins, logistic regression)"
+        record = _record(command, self.device, started_at, start)
         record_path.write_text(json.dumps(record, indent=2))
         return record, metrics, {}
 
@@ -407,9 +386,7 @@ class _StudyRunner:
             target = self.out / "best" / preset
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(
-                best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*", "study_log.txt")
-            )
+            shutil.copytree(best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*"))
             selection = {
                 "preset": preset,
                 "method": method,
@@ -432,22 +409,20 @@ class _StudyRunner:
         return chosen
 
 
-def run_study(
-    config: dict[str, Any], *, recipes_dir: str | os.PathLike, keep_going: bool = True, progress: bool = True
-) -> dict[str, Any]:
+def run_study(config: dict[str, Any], *, keep_going: bool = True, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a study and write its summary files under ``config["output_dir"]``.
 
     Args:
         config: a study config (:func:`load_study_config`).
-        recipes_dir: the folder holding ``finetune.py``, ``pretrain_mae.py``, ... (run as subprocesses).
         keep_going: a failed row is logged and recorded in ``failed``; otherwise the error is raised.
         progress: a tqdm bar over rows.
 
     Returns:
-        The ``study.json`` content plus ``launched`` (the commands started in this call; empty on a
-        rerun of a finished study) and ``paths`` of the written files.
+        The ``study.json`` content plus ``launched`` (the runs started in this call; empty on a rerun of a
+        finished study) and ``paths`` of the written files; on the other processes of a multi-process launch,
+        only ``rows``, ``failed`` and ``launched``.
     """
-    runner = _StudyRunner(config, Path(recipes_dir), device_description())
+    runner = _StudyRunner(config, device_description())
     runner.out.mkdir(parents=True, exist_ok=True)
     planned = plan_rows(config)
     datasets, rows, failed = {}, [], []
@@ -461,6 +436,9 @@ def run_study(
                 raise
             logger.error("row %s failed: %s", row, error)
             failed.append({**row, "error": str(error)[-2000:]})
+    runner.state.wait_for_everyone()
+    if not runner.state.is_main_process:
+        return {"rows": rows, "failed": failed, "launched": runner.launched}
 
     table = aggregate_rows(rows)
     targets = check_targets(table, config.get("targets", []))

@@ -1,21 +1,24 @@
 """`LensingTrainer`: a `transformers.Trainer` that reads `datasets.Dataset` batches with one vectorised gather
-(`BatchedLensingDataset`) and whose evaluation and prediction batches skip the training augmentation, plus
-prediction helpers."""
+(`BatchedLensingDataset`) and evaluates with a collator of its own (no training augmentation), plus prediction
+helpers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from accelerate import PartialState
 from datasets import Dataset
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import enable_full_determinism
 
 from ..data import BatchedLensingDataset
+from .artifacts import take_push_to_hub
 
-__all__ = ["LensingTrainer", "end_run", "predict_arrays", "seed_everything"]
+__all__ = ["LensingTrainer", "end_run", "predict_arrays", "seed_everything", "start_run"]
 
 
 class LensingTrainer(Trainer):
@@ -35,12 +38,14 @@ class LensingTrainer(Trainer):
 
     def __init__(self, *args: Any, eval_data_collator: Callable | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.eval_data_collator = eval_data_collator
+        self.eval_data_collator = eval_data_collator or self.data_collator
+        self.train_dataset = self._batched(self.train_dataset)
+        self._evaluation_loaders: dict[int, DataLoader] = {}
 
-    def _get_dataloader(self, dataset, *args: Any, **kwargs: Any) -> DataLoader:
+    def _batched(self, dataset):
         if isinstance(dataset, Dataset) and not self.args.remove_unused_columns:
-            dataset = BatchedLensingDataset(dataset)
-        return super()._get_dataloader(dataset, *args, **kwargs)
+            return BatchedLensingDataset(dataset)
+        return dataset
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
         """The stock estimate (6 x main-input elements x non-embedding parameters, logged as `total_flos`) with
@@ -54,21 +59,38 @@ class LensingTrainer(Trainer):
             cached = self._parameter_count = (self.model, self.model.num_parameters(exclude_embeddings=True))
         return 6 * inputs[main_input].numel() * cached[1]
 
-    def _with_eval_collator(self, make_loader: Callable[[], DataLoader]) -> DataLoader:
-        if self.eval_data_collator is None:
-            return make_loader()
-        train_collator = self.data_collator
-        self.data_collator = self.eval_data_collator
-        try:
-            return make_loader()
-        finally:
-            self.data_collator = train_collator
-
     def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
-        return self._with_eval_collator(lambda: super(LensingTrainer, self).get_eval_dataloader(eval_dataset))
+        if isinstance(eval_dataset, str):  # a key of a dict of evaluation sets
+            eval_dataset = self.eval_dataset[eval_dataset]
+        return self._evaluation_loader(self.eval_dataset if eval_dataset is None else eval_dataset)
 
     def get_test_dataloader(self, test_dataset) -> DataLoader:
-        return self._with_eval_collator(lambda: super(LensingTrainer, self).get_test_dataloader(test_dataset))
+        return self._evaluation_loader(test_dataset)
+
+    def _evaluation_loader(self, dataset) -> DataLoader:
+        """The stock evaluation DataLoader (in order, `eval_batch_size`, the `dataloader_*` arguments, prepared by
+        accelerate: split over processes) with `eval_data_collator`; kept per dataset with persistent workers,
+        as the stock one is (workers are not started again at every evaluation)."""
+        if id(dataset) in self._evaluation_loaders:
+            return self._evaluation_loaders[id(dataset)]
+        args = self.args
+        loader = self.accelerator.prepare(
+            DataLoader(
+                self._batched(dataset),
+                batch_size=args.eval_batch_size,
+                collate_fn=self.eval_data_collator,
+                num_workers=args.dataloader_num_workers,
+                pin_memory=args.dataloader_pin_memory,
+                persistent_workers=args.dataloader_persistent_workers,
+                multiprocessing_context=args.dataloader_multiprocessing_context,
+                prefetch_factor=args.dataloader_prefetch_factor,
+                in_order=args.dataloader_in_order,
+                drop_last=args.dataloader_drop_last,
+            )
+        )
+        if args.dataloader_persistent_workers:
+            self._evaluation_loaders[id(dataset)] = loader
+        return loader
 
 
 def predict_arrays(
@@ -91,12 +113,19 @@ def seed_everything(training_args: TrainingArguments) -> None:
         set_seed(training_args.seed)
 
 
-def end_run(trainer: Trainer) -> None:
-    """Finish the trackers and destroy the distributed process group: call once, at the very end of a recipe.
+def start_run(training_args: TrainingArguments) -> str | None:
+    """The start of every run: logging, seeds (`seed_everything`), and the Hub repo the run is published to at
+    its end (`take_push_to_hub`), or None."""
+    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
+    seed_everything(training_args)
+    return take_push_to_hub(training_args)
+
+
+def end_run() -> None:
+    """Destroy the distributed process group: call once, at the very end of a recipe script (not between the
+    runs of one process, e.g. a study's, which share the group).
 
     A rank that exits with its gloo group still up can abort at interpreter shutdown ("terminate called without
-    an active exception", seen in loaded 2-process CPU runs). `Trainer.end()` does this from transformers 5.2x
-    on; accelerate's `end_training` does it on every transformers 5.x (the GPU image has 5.17). A no-op without
-    a process group.
+    an active exception", seen in loaded 2-process CPU runs). A no-op without a process group.
     """
-    trainer.accelerator.end_training()
+    PartialState().destroy_process_group()

@@ -53,22 +53,15 @@ def test_regression_targets(dataset):
     both = LensingCollator(label_column=["log10_m_a", "theta_e"])(rows)["labels"]
     assert both.shape == (3, 2)
     torch.testing.assert_close(both[:, 1], torch.tensor([1.0, 2.0, 3.0]))
-    standard = LensingCollator(
-        label_column=["log10_m_a", "theta_e"], target_mean=[-23.0, 2.0], target_std=[0.1, 1.0]
-    )
-    torch.testing.assert_close(standard(rows)["labels"], torch.tensor([[0.0, -1.0], [1.0, 0.0], [2.0, 1.0]]))
     assert "labels" not in LensingCollator(label_column=None)(rows)
-    with pytest.raises(ValueError, match="both"):
-        LensingCollator(target_mean=0.0)
 
 
 def test_augment_and_two_views(dataset):
     data = dataset.with_format("numpy")
     rows = [data[i] for i in range(N)]
     plain = LensingCollator()(rows)["pixel_values"]
-    collator = LensingCollator(
-        augment=LensingAugment(), two_views=True, generator=torch.Generator().manual_seed(0)
-    )
+    torch.manual_seed(0)
+    collator = LensingCollator(augment=LensingAugment(), two_views=True)
     batch = collator(rows)
     assert set(batch) == {"pixel_values", "pixel_values_2", "labels"}
     assert not torch.equal(batch["pixel_values"], batch["pixel_values_2"])

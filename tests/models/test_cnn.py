@@ -131,3 +131,21 @@ def test_return_dict_false_gives_a_tuple():
     with torch.no_grad():
         output = model(torch.randn(2, 1, 32, 32), labels=torch.tensor([0, 1]), return_dict=False)
     assert isinstance(output, tuple) and output[0].ndim == 0 and output[1].shape == (2, 3)
+
+
+@pytest.mark.parametrize("model_args", [TINY_RESNET, {**TINY_RESNET, "zero_init_last": False}])
+def test_batch_norms_are_initialised_as_timm_does(model_args):
+    """timm zero-initialises the last BatchNorm of every residual block (each block starts as the identity);
+    `post_init` keeps that, and every other BatchNorm at one, as `timm.create_model` leaves them."""
+    import timm
+
+    model = DeepLenseCNNModel(tiny_cnn_config(model_args=model_args))
+    reference = timm.create_model("resnet18", pretrained=False, in_chans=1, num_classes=0, **model_args)
+    batch_norms = {
+        name: module.weight
+        for name, module in reference.named_modules()
+        if isinstance(module, torch.nn.BatchNorm2d)
+    }
+    assert any(not weight.any() for weight in batch_norms.values()) == model_args.get("zero_init_last", True)
+    for name, weight in batch_norms.items():
+        torch.testing.assert_close(model.encoder.get_submodule(name).weight, weight, msg=name)

@@ -279,6 +279,24 @@ class ModelTesterMixin:
                 output = model(**inputs)
             self.check_output_shapes(auto_name, output, config, inputs)
 
+    def test_return_dict_false_gives_the_same_tensors(self):
+        """`return_dict=False` (in the config, as `from_pretrained(..., return_dict=False)` sets it, or as a
+        forward argument) gives a tuple holding the tensors of the `ModelOutput`, in order."""
+        config = self.get_config()
+        for auto_name, model_class in self.registration.auto_classes().items():
+            model = self.build(model_class, config).eval()
+            inputs = self.prepare_inputs(auto_name, config, labels=True)
+            with torch.no_grad():
+                expected = model(**inputs)
+                as_argument = model(**inputs, return_dict=False)
+                for module in model.modules():  # nested models (SimCLR's backbone) have configs of their own
+                    if isinstance(module, PreTrainedModel):
+                        module.config.return_dict = False
+                from_config = model(**inputs)
+            for output in (as_argument, from_config):
+                assert isinstance(output, tuple), (model_class.__name__, type(output))
+                assert_outputs_equal(output, expected, atol=0)
+
     def test_every_parameter_gets_gradient(self):
         config = self.get_config()
         for auto_name, model_class in self.registration.auto_classes().items():

@@ -20,6 +20,7 @@ from hf_deeplense.models.simclr import (
     nt_xent_loss,
 )
 from hf_deeplense.models.vit import DeepLenseViTConfig, DeepLenseViTModel
+from hf_deeplense.training.modeling import freeze_backbone
 
 VIT_PATCH_SIZES = {30: 6, 64: 8, 150: 10}
 
@@ -195,8 +196,10 @@ def test_classifier_fine_tunes_from_a_simclr_checkpoint(tmp_path):
 def test_freeze_backbone_is_a_linear_probe(tmp_path):
     torch.manual_seed(0)
     DeepLenseSimCLRModel(tiny_simclr_config("cnn")).save_pretrained(tmp_path)
-    probe = AutoModelForImageClassification.from_pretrained(tmp_path, freeze_backbone=True).train()
-    assert probe.config.freeze_backbone
+    probe = AutoModelForImageClassification.from_pretrained(tmp_path)
+    freeze_backbone(probe)
+    probe.train()
+    probe(torch.randn(2, 1, 30, 30))  # the backbone goes back to eval mode at its forward
     assert not probe.backbone.training and probe.classifier.training  # frozen batch-norm statistics
     trainable = {name for name, parameter in probe.named_parameters() if parameter.requires_grad}
     assert trainable == {"classifier.weight", "classifier.bias"}
@@ -205,7 +208,8 @@ def test_freeze_backbone_is_a_linear_probe(tmp_path):
     torch.testing.assert_close(probe.backbone.encoder.bn1.running_mean, running_mean)
     assert probe.classifier.weight.grad.abs().sum() > 0
     assert all(parameter.grad is None for parameter in probe.backbone.parameters())
-    built = DeepLenseSimCLRForRegression(tiny_simclr_config("vit", freeze_backbone=True))
+    built = DeepLenseSimCLRForRegression(tiny_simclr_config("vit"))
+    freeze_backbone(built)
     assert not any(parameter.requires_grad for parameter in built.backbone.parameters())
 
 

@@ -83,3 +83,52 @@ def test_nt_xent_gradient_flows_to_both_views():
 def test_nt_xent_rejects_bad_input(shape_1, shape_2, temperature, message):
     with pytest.raises(ValueError, match=message):
         nt_xent_loss(torch.zeros(shape_1), torch.zeros(shape_2), temperature)
+
+
+def _ddp_simclr_rank(rank: int, world_size: int, init_file: str, batch: dict, result_dir: str) -> None:
+    """One rank: the SimCLR loss and its gradients on this rank's half of the global batch."""
+    from test_simclr import tiny_simclr_config
+
+    from hf_deeplense.models.simclr import DeepLenseSimCLRModel
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
+    )
+    try:
+        torch.manual_seed(0)
+        model = DeepLenseSimCLRModel(
+            tiny_simclr_config("cnn")
+        ).eval()  # eval: batch norm uses fixed statistics
+        half = batch["pixel_values"].shape[0] // world_size
+        rows = slice(rank * half, (rank + 1) * half)
+        loss = model(batch["pixel_values"][rows], batch["pixel_values_2"][rows]).loss
+        loss.backward()
+        gradient = model.projection_head.fc2.weight.grad
+        torch.save({"loss": loss.detach(), "gradient": gradient}, f"{result_dir}/rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_simclr_loss_under_ddp_uses_the_negatives_of_every_rank(tmp_path):
+    """2 gloo processes, 3 images each: the mean of the ranks' losses (and of their gradients, what DDP applies)
+    equals the loss of the 6 images in one process (with each rank's negatives only, it would not)."""
+    from test_simclr import tiny_simclr_config
+
+    from hf_deeplense.models.simclr import DeepLenseSimCLRModel
+
+    generator = torch.Generator().manual_seed(1)
+    batch = {
+        name: torch.randn(6, 1, 30, 30, generator=generator) for name in ("pixel_values", "pixel_values_2")
+    }
+    torch.manual_seed(0)
+    model = DeepLenseSimCLRModel(tiny_simclr_config("cnn")).eval()
+    expected = model(**batch).loss
+    expected.backward()
+    torch.multiprocessing.spawn(
+        _ddp_simclr_rank, args=(2, str(tmp_path / "init"), batch, str(tmp_path)), nprocs=2, join=True
+    )
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    torch.testing.assert_close((ranks[0]["loss"] + ranks[1]["loss"]) / 2, expected.detach())
+    torch.testing.assert_close(
+        (ranks[0]["gradient"] + ranks[1]["gradient"]) / 2, model.projection_head.fc2.weight.grad
+    )

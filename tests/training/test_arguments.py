@@ -4,9 +4,12 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 import yaml
-from transformers import TrainingArguments
 
-from hf_deeplense.training.arguments import make_training_arguments, parse_recipe_args
+from hf_deeplense.training.arguments import (
+    LensingTrainingArguments,
+    make_training_arguments,
+    parse_recipe_args,
+)
 
 
 @dataclass
@@ -18,7 +21,7 @@ class ModelArguments:
 
 def test_house_defaults_without_config(tmp_path):
     model_args, training_args = parse_recipe_args(
-        (ModelArguments, TrainingArguments), ["--model_type", "vit", "--output_dir", str(tmp_path)]
+        (ModelArguments, LensingTrainingArguments), ["--model_type", "vit", "--output_dir", str(tmp_path)]
     )
     assert model_args.model_type == "vit" and model_args.hidden_size == 32
     assert training_args.remove_unused_columns is False
@@ -43,7 +46,7 @@ def test_config_then_command_line_overrides(tmp_path, suffix):
     path = tmp_path / f"run{suffix}"
     path.write_text(json.dumps(config) if suffix == ".json" else yaml.safe_dump(config))
     model_args, training_args = parse_recipe_args(
-        (ModelArguments, TrainingArguments),
+        (ModelArguments, LensingTrainingArguments),
         ["--config", str(path), "--hidden_size", "48", "--learning-rate", "0.5"],
     )
     assert (model_args.model_type, model_args.hidden_size, model_args.channels) == ("cnn", 48, [4, 4, 4])
@@ -57,7 +60,7 @@ def test_unknown_config_key_names_file_and_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model_type: vit\nhiden_size: 3\n")
     with pytest.raises(ValueError, match=r"bad\.yaml.*hiden_size"):
-        parse_recipe_args((ModelArguments, TrainingArguments), ["--config", str(path)])
+        parse_recipe_args((ModelArguments, LensingTrainingArguments), ["--config", str(path)])
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         parse_recipe_args((ModelArguments,), ["--config", str(tmp_path / "missing.yaml")])
 
@@ -84,7 +87,7 @@ def test_persistent_workers_whenever_there_are_workers(tmp_path, config, command
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump({"model_type": "vit", "output_dir": str(tmp_path / "run"), **config}))
     _, training_args = parse_recipe_args(
-        (ModelArguments, TrainingArguments), ["--config", str(path), *command_line]
+        (ModelArguments, LensingTrainingArguments), ["--config", str(path), *command_line]
     )
     assert training_args.dataloader_persistent_workers is expected
 

@@ -5,6 +5,7 @@ import torch
 import yaml
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer
 
+from hf_deeplense.data import LensingCollator
 from hf_deeplense.testing_utils import local_hub
 from hf_deeplense.training.arguments import make_training_arguments
 from hf_deeplense.training.artifacts import (
@@ -13,7 +14,7 @@ from hf_deeplense.training.artifacts import (
     take_push_to_hub,
     write_run_artifacts,
 )
-from hf_deeplense.training.data import DataArguments, RecipeCollator, load_splits, make_image_processor
+from hf_deeplense.training.data import DataArguments, load_splits, make_image_processor
 from hf_deeplense.training.modeling import build_model
 
 TINY_VIT = {
@@ -44,7 +45,7 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
     )
     assert take_push_to_hub(args) == "org/tiny-run" and args.push_to_hub is False
     trainer = Trainer(
-        model=model, args=args, train_dataset=splits["train"], data_collator=RecipeCollator(processor)
+        model=model, args=args, train_dataset=splits["train"], data_collator=LensingCollator(processor)
     )
     trainer.train()
     trainer.save_model(str(tmp_path / "run" / "checkpoint-2"))  # a checkpoint folder is never published
@@ -116,7 +117,7 @@ def test_card_links_plots_relative_to_the_output_dir(tmp_path, monkeypatch, rand
         model=model,
         args=args,
         train_dataset=load_splits(data_args)["train"],
-        data_collator=RecipeCollator(processor),
+        data_collator=LensingCollator(processor),
     )
     trainer.train()
     from_cwd = plot_loss_curves([], "outputs/run/plots/a.png")  # relative to the working directory

@@ -2,17 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from hf_deeplense.data import LensingAugment
+from hf_deeplense.data import LensingAugment, LensingCollator, with_row_index
+from hf_deeplense.data.selection import class_names_of, finite_target_rows, target_statistics
 from hf_deeplense.training.data import (
     DataArguments,
-    RecipeCollator,
-    class_names_of,
-    finite_target_rows,
     load_splits,
     make_image_processor,
     pretraining_data,
     simulated_splits,
-    target_statistics,
 )
 
 
@@ -47,12 +44,12 @@ def test_recipe_collator_processes_then_augments(random_lensing_dataset):
     splits = load_splits(DataArguments(dataset=str(random_lensing_dataset)))
     processor = make_image_processor(DataArguments(dataset="x", image_size=8), num_channels=1, image_size=16)
     rows = [splits["train"][i] for i in range(6)]
-    batch = RecipeCollator(processor)(rows)
+    batch = LensingCollator(processor)(rows)
     assert batch["pixel_values"].shape == (6, 1, 8, 8) and batch["labels"].dtype == torch.int64
     assert batch["pixel_values"].min() >= 0 and batch["pixel_values"].max() <= 1
-    two = RecipeCollator(processor, label_column=None, augment=LensingAugment(), two_views=True)(rows)
+    two = LensingCollator(processor, label_column=None, augment=LensingAugment(), two_views=True)(rows)
     assert set(two) == {"pixel_values", "pixel_values_2"}
-    regression = RecipeCollator(processor, label_column="log10_m_a")(
+    regression = LensingCollator(processor, label_column="log10_m_a")(
         [splits["train"][i] for i in range(20, 26)]
     )
     assert regression["labels"].dtype == torch.float32 and regression["labels"].shape == (6,)
@@ -83,18 +80,17 @@ def test_pretraining_data_from_a_dataset_or_simulated(random_lensing_dataset):
 
 
 def test_seeded_augmentation_depends_on_the_batch_rows_only(random_lensing_dataset):
-    from hf_deeplense.training.data import with_row_index
 
     train = with_row_index(load_splits(DataArguments(dataset=str(random_lensing_dataset)))["train"])
     processor = make_image_processor(DataArguments(dataset="x"), num_channels=1, image_size=16)
-    collator = RecipeCollator(processor, augment=LensingAugment(noise_std=0.1), seed=0)
+    collator = LensingCollator(processor, augment=LensingAugment(noise_std=0.1), seed=0)
     rows = [train[i] for i in (3, 7, 11)]
     torch.manual_seed(1)
     first = collator(rows)["pixel_values"]
     torch.manual_seed(2)  # the global RNG does not matter
     torch.testing.assert_close(collator(rows)["pixel_values"], first)
     assert not torch.equal(collator(rows[::-1])["pixel_values"], first.flip(0))  # another batch, another draw
-    other_seed = RecipeCollator(processor, augment=LensingAugment(noise_std=0.1), seed=1)(rows)[
+    other_seed = LensingCollator(processor, augment=LensingAugment(noise_std=0.1), seed=1)(rows)[
         "pixel_values"
     ]
     assert not torch.equal(other_seed, first)

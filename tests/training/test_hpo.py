@@ -12,7 +12,7 @@ from hf_deeplense.models.equivariant import (
     DeepLenseEquivariantForImageClassification,
 )
 from hf_deeplense.training import make_training_arguments, parse_recipe_args
-from hf_deeplense.training.hpo import HPOArguments, HPOConfig, apply_best_run, run_hyperparameter_search
+from hf_deeplense.training.hpo import HPOArguments, HPOConfig, best_run_arguments, run_hyperparameter_search
 
 SEARCH = {
     "n_trials": 2,
@@ -108,7 +108,13 @@ def test_tiny_search_runs_trials_and_applies_best(tmp_path, frozen_heap):
     saved = json.loads((tmp_path / "hpo" / "best_run.json").read_text())
     assert saved["objective"] == best.objective and saved["hyperparameters"] == best.hyperparameters
 
-    apply_best_run(trainer, best, build_model=build_model)
+    final_args, overrides = best_run_arguments(trainer.args, best)
+    trainer = Trainer(
+        model=build_model(overrides),
+        args=final_args,
+        train_dataset=TinyLensSet(32, 0),
+        eval_dataset=TinyLensSet(16, 1),
+    )
     trainer.train()
     assert trainer.args.learning_rate == pytest.approx(best.hyperparameters["learning_rate"])
     assert (
@@ -123,13 +129,13 @@ def test_model_parameters_need_build_model(tmp_path):
         run_hyperparameter_search(trainer, SEARCH)
 
 
-def test_timeout_refused_with_several_processes(tmp_path, monkeypatch):
-    """Under DDP rank 0 would stop at the timeout while the other ranks wait for n_trials trials."""
+def test_search_refused_with_several_processes(tmp_path, monkeypatch):
+    """The search runs in one process: under DDP the other ranks would follow rank 0's trials in lockstep."""
     args = make_training_arguments(str(tmp_path), max_steps=1)
     trainer = Trainer(model=build_model({}), args=args, train_dataset=TinyLensSet(8, 0))
     monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
-    with pytest.raises(ValueError, match="hpo.timeout"):
-        run_hyperparameter_search(trainer, {**SEARCH, "timeout": 60.0}, build_model=build_model)
+    with pytest.raises(ValueError, match="runs in one process, not 2"):
+        run_hyperparameter_search(trainer, SEARCH, build_model=build_model)
 
 
 def test_hpo_section_parsed_from_config_file(tmp_path):

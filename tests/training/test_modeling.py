@@ -172,10 +172,12 @@ def test_mae_and_simclr_checkpoints_keep_their_architecture(tmp_path):
     probe = build_model(
         "classification",
         checkpoint=str(tmp_path / "simclr"),
-        config_overrides={"backbone_config": {"hidden_dropout_prob": 0.25}, "freeze_backbone": True},
+        config_overrides={"backbone_config": {"hidden_dropout_prob": 0.25}},
         class_names=NAMES,
     )
-    assert probe.config.freeze_backbone and probe.config.backbone_config.hidden_dropout_prob == 0.25
+    freeze_backbone(probe)
+    assert not any(parameter.requires_grad for parameter in probe.backbone.parameters())
+    assert probe.config.backbone_config.hidden_dropout_prob == 0.25
     assert probe.config.backbone_config.hidden_size == 32
     for name, tensor in simclr.backbone.state_dict().items():
         torch.testing.assert_close(probe.backbone.state_dict()[name], tensor, msg=name)

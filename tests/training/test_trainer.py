@@ -5,15 +5,9 @@ import torch
 from transformers import Trainer
 
 from hf_deeplense import DeepLenseViTConfig, DeepLenseViTForImageClassification
-from hf_deeplense.data import BatchedLensingDataset, LensingAugment
+from hf_deeplense.data import BatchedLensingDataset, LensingAugment, LensingCollator, with_row_index
 from hf_deeplense.training.arguments import make_training_arguments
-from hf_deeplense.training.data import (
-    DataArguments,
-    RecipeCollator,
-    load_splits,
-    make_image_processor,
-    with_row_index,
-)
+from hf_deeplense.training.data import DataArguments, load_splits, make_image_processor
 from hf_deeplense.training.trainer import LensingTrainer
 
 
@@ -39,8 +33,8 @@ def test_batched_reads_give_the_stock_trainers_batches(random_lensing_dataset, t
     splits = load_splits(DataArguments(dataset=str(random_lensing_dataset)))
     train = with_row_index(splits["train"])
     processor = make_image_processor(DataArguments(dataset="x"), num_channels=1, image_size=16)
-    collator = RecipeCollator(processor, augment=LensingAugment() if augment else None, seed=3)
-    eval_collator = RecipeCollator(processor)
+    collator = LensingCollator(processor, augment=LensingAugment() if augment else None, seed=3)
+    eval_collator = LensingCollator(processor)
     args = make_training_arguments(str(tmp_path), per_device_train_batch_size=7, seed=5, report_to="none")
     assert not args.remove_unused_columns  # the house default that enables batched reads
 

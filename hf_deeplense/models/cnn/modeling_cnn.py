@@ -48,7 +48,10 @@ class DeepLenseCNNPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """timm-style init: He (fan-out) for convolutions, unit BatchNorm, small normal for linear heads."""
+        """timm's init: He (fan-out) for convolutions, unit BatchNorm, small normal for linear heads, and (ResNets)
+        a zero weight for the last BatchNorm of every residual block, so that each block starts as the identity
+        (timm's `zero_init_last`; off with `model_args={"zero_init_last": False}`); `DeepLenseCNNModel` marks
+        those BatchNorms `zero_init`."""
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
@@ -58,7 +61,7 @@ class DeepLenseCNNPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
-            init.ones_(module.weight)
+            (init.zeros_ if getattr(module, "zero_init", False) else init.ones_)(module.weight)
             init.zeros_(module.bias)
             if getattr(module, "running_mean", None) is not None:
                 init.zeros_(module.running_mean)
@@ -91,6 +94,10 @@ class DeepLenseCNNModel(DeepLenseCNNPreTrainedModel):
             **(config.model_args or {}),
         )
         self.num_features = self.encoder.num_features  # width of `pooler_output`
+        if (config.model_args or {}).get("zero_init_last", True):
+            for block in self.encoder.modules():
+                if hasattr(block, "zero_init_last"):  # timm's residual blocks: Bottleneck, BasicBlock
+                    (block.bn3 if hasattr(block, "bn3") else block.bn2).zero_init = True
         self.post_init()
 
     def get_cam_target_layer(self) -> nn.Module:
@@ -150,7 +157,7 @@ class DeepLenseCNNForImageClassification(DeepLenseCNNPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class indices in `[0, num_labels)`.
         """
-        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None
         if labels is not None:
@@ -188,7 +195,7 @@ class DeepLenseCNNForRegression(DeepLenseCNNPreTrainedModel):
         labels (`torch.FloatTensor` of shape `(batch_size, num_targets)` or `(batch_size,)`, *optional*):
             Regression targets in their original units.
         """
-        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.cnn(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         standardized = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
         target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
         target_std = standardized.new_tensor(self.config.target_std)  # (num_targets,)

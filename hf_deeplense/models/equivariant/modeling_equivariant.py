@@ -422,7 +422,7 @@ class DeepLenseEquivariantForImageClassification(DeepLenseEquivariantPreTrainedM
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Class indices in `[0, num_labels)`.
         """
-        outputs = self.equivariant(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.equivariant(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None
         if labels is not None:
@@ -459,7 +459,7 @@ class DeepLenseEquivariantForRegression(DeepLenseEquivariantPreTrainedModel):
         labels (`torch.FloatTensor` of shape `(batch_size, num_targets)` or `(batch_size,)`, *optional*):
             Regression targets in their original units.
         """
-        outputs = self.equivariant(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.equivariant(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         standardized = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
         target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
         target_std = standardized.new_tensor(self.config.target_std)  # (num_targets,)

@@ -20,6 +20,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_hybrid import DeepLenseHybridConfig
 
@@ -334,12 +335,12 @@ class DeepLenseHybridModel(DeepLenseHybridPreTrainedModel):
         """The last conv block of the stem, whose output positions are the tokens: the Grad-CAM target."""
         return self.embeddings.stem.last_conv_block()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple:
         r"""
         Args:
@@ -356,7 +357,6 @@ class DeepLenseHybridModel(DeepLenseHybridPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         embeddings = self.embeddings(pixel_values)  # (batch, 1 + num_tokens, hidden)
         hidden_states, all_hidden_states, all_attentions = self.encoder(
@@ -364,12 +364,6 @@ class DeepLenseHybridModel(DeepLenseHybridPreTrainedModel):
         )
         last_hidden_state = self.layernorm(hidden_states)
         pooler_output = last_hidden_state[:, 0]  # (batch, hidden): CLS token
-        if not return_dict:
-            return tuple(
-                value
-                for value in (last_hidden_state, pooler_output, all_hidden_states, all_attentions)
-                if value is not None
-            )
         return BaseModelOutputWithPooling(
             last_hidden_state=last_hidden_state,
             pooler_output=pooler_output,
@@ -396,13 +390,13 @@ class DeepLenseHybridForImageClassification(DeepLenseHybridPreTrainedModel):
         return self.hybrid.get_cam_target_layer()
 
     # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTForImageClassification.forward with vit->hybrid
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
@@ -414,17 +408,16 @@ class DeepLenseHybridForImageClassification(DeepLenseHybridPreTrainedModel):
         Returns:
             `ImageClassifierOutput` with `logits (batch_size, num_labels)`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.hybrid(
-            pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits, labels.to(logits.device).long())
-        if not return_dict:
-            output = (logits, outputs.hidden_states, outputs.attentions)
-            return tuple(value for value in ((loss,) + output) if value is not None)
         return ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
@@ -452,13 +445,13 @@ class DeepLenseHybridForRegression(DeepLenseHybridPreTrainedModel):
         return self.hybrid.get_cam_target_layer()
 
     # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTForRegression.forward with vit->hybrid
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
@@ -470,9 +463,11 @@ class DeepLenseHybridForRegression(DeepLenseHybridPreTrainedModel):
         Returns:
             `ImageClassifierOutput` with `logits (batch_size, num_targets)` in the original units.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.hybrid(
-            pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         standardized = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
         target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
@@ -482,9 +477,6 @@ class DeepLenseHybridForRegression(DeepLenseHybridPreTrainedModel):
         if labels is not None:
             labels = labels.to(standardized.device, standardized.dtype).view(standardized.shape)
             loss = nn.functional.mse_loss(standardized, (labels - target_mean) / target_std)
-        if not return_dict:
-            output = (logits, outputs.hidden_states, outputs.attentions)
-            return tuple(value for value in ((loss,) + output) if value is not None)
         return ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

@@ -202,7 +202,10 @@ class DeepLenseLensFinderForImageClassification(DeepLenseLensFinderPreTrainedMod
             Class indices (1 = lens).
         """
         outputs = self.lensfinder(
-            pixel_values, meta_features=meta_features, output_hidden_states=output_hidden_states
+            pixel_values,
+            meta_features=meta_features,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None

@@ -25,6 +25,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_mae import DeepLenseMAEConfig
 
@@ -102,7 +103,8 @@ def sincos_position_embedding_2d(grid_size: int, embed_dim: int, with_cls_token:
 
 
 class DeepLenseMAEEmbeddings(nn.Module):
-    """CLS token + patch embeddings + fixed (not trained) sine-cosine position embeddings.
+    """CLS token + patch embeddings + fixed (not trained) sine-cosine position embeddings, of every patch or of
+    the visible patches only (`ids_keep`).
 
     Same parameters as `DeepLenseViTEmbeddings`, so the ViT heads load them (their position embeddings then
     start from the sine-cosine values and are fine-tuned).
@@ -116,19 +118,34 @@ class DeepLenseMAEEmbeddings(nn.Module):
             torch.zeros(1, self.patch_embeddings.num_patches + 1, config.hidden_size), requires_grad=False
         )
         self.image_size = config.image_size
+        self.patch_size = config.patch_size
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    # Copied from hf_deeplense.models.vit.modeling_vit.DeepLenseViTEmbeddings.forward
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixel_values: torch.Tensor, ids_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeds `pixel_values (batch, C, H, W)`: `(batch, 1 + num_patches, hidden)`, or with `ids_keep (batch,
+        num_visible)` (the visible patches of `random_masking`, row-major patch indices) `(batch, 1 + num_visible,
+        hidden)`: only those patches are projected, masking before embedding (`1 - mask_ratio` of the work)."""
         height, width = pixel_values.shape[-2:]
         if height != self.image_size or width != self.image_size:
             raise ValueError(
                 f"pixel_values is {height}x{width}, the config expects image_size={self.image_size}"
             )
-        embeddings = self.patch_embeddings(pixel_values)  # (batch, num_patches, hidden)
-        cls_tokens = self.cls_token.expand(embeddings.shape[0], -1, -1)  # (batch, 1, hidden)
-        embeddings = torch.cat((cls_tokens, embeddings), dim=1) + self.position_embeddings
-        return self.dropout(embeddings)  # (batch, 1 + num_patches, hidden)
+        batch_size, num_channels = pixel_values.shape[:2]
+        if ids_keep is None:
+            embeddings = self.patch_embeddings(pixel_values)  # (batch, num_patches, hidden)
+            embeddings = embeddings + self.position_embeddings[:, 1:]
+        else:
+            patch, grid = self.patch_size, self.image_size // self.patch_size
+            patches = pixel_values.reshape(batch_size, num_channels, grid, patch, grid, patch)
+            patches = patches.permute(0, 2, 4, 1, 3, 5).flatten(1, 2)  # (batch, num_patches, C, p, p)
+            index = ids_keep[:, :, None, None, None].expand(-1, -1, *patches.shape[2:])
+            visible = torch.gather(patches, 1, index).flatten(0, 1)  # (batch * num_visible, C, p, p)
+            embeddings = self.patch_embeddings(visible).reshape(batch_size, ids_keep.shape[1], -1)
+            embeddings = (
+                embeddings + self.position_embeddings[0, 1:][ids_keep]
+            )  # (batch, num_visible, hidden)
+        cls_tokens = (self.cls_token + self.position_embeddings[:, :1]).expand(batch_size, -1, -1)
+        return self.dropout(torch.cat((cls_tokens, embeddings), dim=1))  # (batch, 1 + num_kept, hidden)
 
 
 # Copied from hf_deeplense.models.vit.modeling_vit.eager_attention_forward
@@ -374,12 +391,12 @@ class DeepLenseMAEModel(DeepLenseMAEPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.patch_embeddings
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple:
         r"""
         Args:
@@ -396,7 +413,6 @@ class DeepLenseMAEModel(DeepLenseMAEPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         embeddings = self.embeddings(pixel_values)  # (batch, 1 + num_patches, hidden)
         hidden_states, all_hidden_states, all_attentions = self.encoder(
@@ -404,12 +420,6 @@ class DeepLenseMAEModel(DeepLenseMAEPreTrainedModel):
         )
         last_hidden_state = self.layernorm(hidden_states)
         pooler_output = last_hidden_state[:, 0]  # (batch, hidden): CLS token
-        if not return_dict:
-            return tuple(
-                value
-                for value in (last_hidden_state, pooler_output, all_hidden_states, all_attentions)
-                if value is not None
-            )
         return BaseModelOutputWithPooling(
             last_hidden_state=last_hidden_state,
             pooler_output=pooler_output,
@@ -460,45 +470,33 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         images = images.permute(0, 5, 1, 3, 2, 4)  # (batch, C, rows, p, columns, p)
         return images.reshape(batch_size, num_channels, grid_size * patch_size, grid_size * patch_size)
 
-    def masking_indices(
-        self, batch_size: int, noise: torch.Tensor | None = None, device: torch.device | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The random mask of `random_masking` as indices: one argsort of the noise, no second argsort.
-
-        Returns:
-            `ids_keep (batch_size, num_visible)` (the visible patches, smallest noise first),
-            `mask (batch_size, num_patches)` (1 = masked, image order) and `ids_restore (batch_size, num_patches)`
-            (the rank of each patch's noise: `ids_restore[ids_shuffle] = arange`).
-        """
-        num_patches = (self.config.image_size // self.config.patch_size) ** 2
-        num_visible = int(num_patches * (1 - self.config.mask_ratio))
-        if noise is None:
-            noise = torch.rand(batch_size, num_patches, device=device)
-        ids_shuffle = torch.argsort(noise.to(device), dim=1)  # ascending: smallest noise is kept
-        ranks = torch.arange(num_patches, device=ids_shuffle.device).expand(batch_size, -1)
-        ids_restore = torch.empty_like(ids_shuffle).scatter_(1, ids_shuffle, ranks)  # inverse permutation
-        mask = (ids_restore >= num_visible).to(torch.float32)  # (batch, num_patches), image order, 1 = masked
-        return ids_shuffle[:, :num_visible], mask, ids_restore
-
     def random_masking(
         self, sequence: torch.Tensor, noise: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Keeps a random `1 - mask_ratio` of the tokens of each sample: the tokens with the smallest noise.
 
         Args:
-            sequence (`torch.FloatTensor` of shape `(batch_size, num_patches, width)`):
-                Patch tokens (no CLS token) or flattened pixel patches (`patchify`).
+            sequence (`torch.Tensor` of shape `(batch_size, num_patches, ...)`):
+                One entry per patch: patch tokens (no CLS token), flattened pixel patches (`patchify`), or the
+                patch indices (what `forward_encoder` masks, to embed the visible patches only).
             noise (`torch.FloatTensor` of shape `(batch_size, num_patches)`, *optional*):
                 Sort keys; the same noise gives the same mask. Uniform random if not given.
 
         Returns:
-            visible tokens `(batch_size, num_visible, width)`, `mask (batch_size, num_patches)` (1 = masked)
-            and `ids_restore (batch_size, num_patches)`.
+            visible entries `(batch_size, num_visible, ...)` (smallest noise first), `mask (batch_size,
+            num_patches)` (1 = masked, image order) and `ids_restore (batch_size, num_patches)` (the rank of each
+            patch's noise: `ids_restore[ids_shuffle] = arange`).
         """
-        ids_keep, mask, ids_restore = self.masking_indices(sequence.shape[0], noise, sequence.device)
-        visible = torch.gather(
-            sequence, 1, ids_keep.unsqueeze(-1).expand(-1, -1, sequence.shape[-1])
-        )  # (batch, num_visible, width)
+        batch_size, num_patches = sequence.shape[:2]
+        num_visible = int(num_patches * (1 - self.config.mask_ratio))
+        if noise is None:
+            noise = torch.rand(batch_size, num_patches, device=sequence.device)
+        ids_shuffle = torch.argsort(noise.to(sequence.device), dim=1)  # ascending: smallest noise is kept
+        ranks = torch.arange(num_patches, device=sequence.device).expand(batch_size, -1)
+        ids_restore = torch.empty_like(ids_shuffle).scatter_(1, ids_shuffle, ranks)  # inverse permutation
+        mask = (ids_restore >= num_visible).to(torch.float32)  # (batch, num_patches), image order, 1 = masked
+        ids_keep = ids_shuffle[:, :num_visible].reshape(batch_size, num_visible, *[1] * (sequence.ndim - 2))
+        visible = torch.gather(sequence, 1, ids_keep.expand(-1, -1, *sequence.shape[2:]))
         return visible, mask, ids_restore
 
     def forward_encoder(
@@ -511,36 +509,16 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         """Masks, embeds and encodes: returns `latent (batch, 1 + num_visible, hidden)`, `mask`, `ids_restore`,
         the hidden states and the attentions.
 
-        Only the visible patches are embedded: the pixel patches are gathered first and projected by the patch
-        embedding's convolution written as a matrix product (a patch-sized, patch-strided convolution is
-        exactly that), so the projection does `1 - mask_ratio` of the work of embedding every patch.
+        `random_masking` picks the visible patches (of the patch indices), and the embeddings project those
+        only: masking before embedding, the same tokens as embedding every patch and masking the tokens.
         """
-        embeddings = self.vit.embeddings
-        height, width = pixel_values.shape[-2:]
-        if height != self.config.image_size or width != self.config.image_size:
-            raise ValueError(
-                f"pixel_values is {height}x{width}, the config expects image_size={self.config.image_size}"
-            )
-        if pixel_values.shape[1] != self.config.num_channels:
-            raise ValueError(
-                f"pixel_values has {pixel_values.shape[1]} channels, "
-                f"the config expects num_channels={self.config.num_channels}"
-            )
-        ids_keep, mask, ids_restore = self.masking_indices(pixel_values.shape[0], noise, pixel_values.device)
-        patches = self.patchify(pixel_values)  # (batch, num_patches, p * p * C), (row, column, channel) order
-        visible = torch.gather(
-            patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
-        )  # (batch, num_visible, p * p * C)
-        projection = embeddings.patch_embeddings.projection
-        # (hidden, C, p, p) -> (hidden, p * p * C): the patches' (row, column, channel) order
-        weight = projection.weight.permute(0, 2, 3, 1).flatten(1)
-        position_embeddings = embeddings.position_embeddings[0, 1:][ids_keep]  # (batch, num_visible, hidden)
-        tokens = nn.functional.linear(visible, weight, projection.bias) + position_embeddings
-        cls_token = embeddings.cls_token + embeddings.position_embeddings[:, :1]  # (1, 1, hidden)
-        hidden_states = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-        hidden_states = embeddings.dropout(hidden_states)  # (batch, 1 + num_visible, hidden)
+        batch_size = pixel_values.shape[0]
+        num_patches = self.vit.embeddings.patch_embeddings.num_patches
+        patch_indices = torch.arange(num_patches, device=pixel_values.device).expand(batch_size, -1)
+        ids_keep, mask, ids_restore = self.random_masking(patch_indices, noise)  # (batch, num_visible)
+        embeddings = self.vit.embeddings(pixel_values, ids_keep)  # (batch, 1 + num_visible, hidden)
         hidden_states, all_hidden_states, all_attentions = self.vit.encoder(
-            hidden_states, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            embeddings, output_attentions=output_attentions, output_hidden_states=output_hidden_states
         )
         latent = self.vit.layernorm(hidden_states)
         return latent, mask, ids_restore, all_hidden_states, all_attentions
@@ -561,6 +539,7 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         loss = ((predictions - target) ** 2).mean(dim=-1)  # (batch, num_patches): per-patch error
         return (loss * mask).sum(dim=1) / mask.sum(dim=1)  # (batch,): mean over masked patches
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -568,7 +547,6 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         return_loss: bool = True,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> DeepLenseMAEForPreTrainingOutput | tuple:
         r"""
         Args:
@@ -585,7 +563,6 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         latent, mask, ids_restore, all_hidden_states, all_attentions = self.forward_encoder(
             pixel_values,
@@ -596,9 +573,6 @@ class DeepLenseMAEForPreTraining(DeepLenseMAEPreTrainedModel):
         predictions = self.forward_decoder(latent, ids_restore)  # (batch, num_patches, patch**2 * C)
         # Every image has the same number of masked patches: the batch mean is the mean over masked patches.
         loss = self.forward_loss(pixel_values, predictions, mask).mean() if return_loss else None
-        if not return_dict:
-            output = (predictions, mask, ids_restore, all_hidden_states, all_attentions)
-            return tuple(value for value in ((loss,) + output) if value is not None)
         return DeepLenseMAEForPreTrainingOutput(
             loss=loss,
             logits=predictions,

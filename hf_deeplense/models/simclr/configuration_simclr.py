@@ -6,7 +6,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 try:  # transformers >= 5.2x declares sub-configs with a spec (AutoConfig + the default model type)
     from transformers.configuration_utils import SubConfigSpec
-except ImportError:  # earlier 5.x (e.g. 5.17, the GPU image's) maps the sub-config name to its config class
+except ImportError:  # earlier 5.x maps the sub-config name to its config class
     SubConfigSpec = None
 
 # Backbones whose base model returns `pooler_output (batch, hidden)`: the SimCLR embedding.
@@ -30,9 +30,6 @@ class DeepLenseSimCLRConfig(PreTrainedConfig):
             Width of the projections the NT-Xent loss compares.
         temperature (`float`, *optional*, defaults to 0.5):
             Temperature of the NT-Xent loss (> 0).
-        freeze_backbone (`bool`, *optional*, defaults to `False`):
-            For the classification / regression heads: keep the backbone frozen (and in eval mode) and train only
-            the linear head, i.e. a linear probe.
         classifier_dropout_prob (`float`, *optional*, defaults to 0.0):
             Dropout before the classification / regression head.
         initializer_range (`float`, *optional*, defaults to 0.02):
@@ -74,7 +71,6 @@ class DeepLenseSimCLRConfig(PreTrainedConfig):
     projection_hidden_size: int = 512
     projection_dim: int = 128
     temperature: float = 0.5
-    freeze_backbone: bool = False
     classifier_dropout_prob: float = 0.0
     initializer_range: float = 0.02
     num_targets: int = 1

@@ -18,6 +18,7 @@ from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.modeling_outputs import ImageClassifierOutput, ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_simclr import DeepLenseSimCLRConfig
 from .loss_simclr import nt_xent_loss
@@ -68,7 +69,8 @@ def backbone_width(backbone: PreTrainedModel) -> int:
 
 
 class DeepLenseSimCLRProjectionHead(nn.Module):
-    """SimCLR projection head g(.): linear -> batch norm -> ReLU -> linear (as lightly's `SimCLRProjectionHead`)."""
+    """The SimCLR paper's projection head g(.) (Sec. 2.1 of [0]: an MLP with one hidden layer and a ReLU),
+    with the batch norm of the paper's reference implementation: linear -> batch norm -> ReLU -> linear."""
 
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int):
         super().__init__()
@@ -144,12 +146,12 @@ class DeepLenseSimCLRModel(DeepLenseSimCLRPreTrainedModel):
         )
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         pixel_values_2: torch.Tensor | None = None,
         return_loss: bool = True,
-        return_dict: bool | None = None,
     ) -> DeepLenseSimCLROutput | tuple:
         r"""
         Args:
@@ -160,16 +162,18 @@ class DeepLenseSimCLRModel(DeepLenseSimCLRPreTrainedModel):
             return_loss (`bool`, *optional*, defaults to `True`):
                 Compute the NT-Xent loss when both views are given.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        backbone_outputs = self.backbone(pixel_values)
+        backbone_outputs = self.backbone(pixel_values, return_dict=True)
         embeddings = backbone_outputs.pooler_output  # (batch, hidden)
         loss = projections = embeddings_2 = projections_2 = None
         if pixel_values_2 is not None:
-            embeddings_2 = self.backbone(pixel_values_2).pooler_output  # (batch, hidden)
+            embeddings_2 = self.backbone(pixel_values_2, return_dict=True).pooler_output  # (batch, hidden)
             projections = self.projection_head(embeddings)  # (batch, projection_dim)
             projections_2 = self.projection_head(embeddings_2)
             if return_loss:
-                loss = nt_xent_loss(projections, projections_2, self.config.temperature)
+                # negatives from every rank under data parallelism: the loss of the global batch
+                loss = nt_xent_loss(
+                    projections, projections_2, self.config.temperature, gather_distributed=True
+                )
         output = DeepLenseSimCLROutput(
             loss=loss,
             embeddings=embeddings,
@@ -179,29 +183,20 @@ class DeepLenseSimCLRModel(DeepLenseSimCLRPreTrainedModel):
             last_hidden_state=backbone_outputs.last_hidden_state,
             pooler_output=embeddings,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class _DeepLenseSimCLRLinearHead(DeepLenseSimCLRPreTrainedModel):
-    """Backbone + dropout + one linear layer on the pooled features; `freeze_backbone` makes it a linear probe."""
+    """Backbone + dropout + one linear layer on the pooled features (a linear probe when the backbone is frozen:
+    `hf_deeplense.training.modeling.freeze_backbone`)."""
 
     def __init__(self, config: DeepLenseSimCLRConfig):
         super().__init__(config)
         self.backbone = build_backbone(config)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
 
-    def train(self, mode: bool = True):
-        """`nn.Module.train`; with `freeze_backbone` the backbone stays in eval mode (frozen batch-norm statistics,
-        no dropout) and without gradients. Also runs at the end of `from_pretrained` (`eval()`), which re-creates
-        the parameters, so the freeze survives loading."""
-        super().train(mode)
-        if self.config.freeze_backbone:
-            self.backbone.requires_grad_(False)
-            self.backbone.eval()
-        return self
-
     def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.backbone(pixel_values).pooler_output)  # (batch, hidden)
+        return self.dropout(self.backbone(pixel_values, return_dict=True).pooler_output)  # (batch, hidden)
 
 
 class DeepLenseSimCLRForImageClassification(_DeepLenseSimCLRLinearHead):
@@ -214,10 +209,10 @@ class DeepLenseSimCLRForImageClassification(_DeepLenseSimCLRLinearHead):
         super().__init__(config)
         self.classifier = nn.Linear(backbone_width(self.backbone), config.num_labels)
         self.post_init()
-        self.train(self.training)  # apply `freeze_backbone`
 
+    @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
@@ -226,13 +221,12 @@ class DeepLenseSimCLRForImageClassification(_DeepLenseSimCLRLinearHead):
             labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
                 Class indices in `[0, num_labels)`; if given, `loss` is the mean cross-entropy.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         logits = self.classifier(self.pooled_features(pixel_values))  # (batch, num_labels)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits, labels.to(logits.device).long())
         output = ImageClassifierOutput(loss=loss, logits=logits)
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class DeepLenseSimCLRForRegression(_DeepLenseSimCLRLinearHead):
@@ -249,10 +243,10 @@ class DeepLenseSimCLRForRegression(_DeepLenseSimCLRLinearHead):
         super().__init__(config)
         self.regressor = nn.Linear(backbone_width(self.backbone), config.num_targets)
         self.post_init()
-        self.train(self.training)  # apply `freeze_backbone`
 
+    @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
@@ -261,7 +255,6 @@ class DeepLenseSimCLRForRegression(_DeepLenseSimCLRLinearHead):
             labels (`torch.FloatTensor` of shape `(batch_size, num_targets)` or `(batch_size,)`, *optional*):
                 Targets in their original units; if given, `loss` is the MSE of the standardised targets.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         standardized = self.regressor(self.pooled_features(pixel_values))  # (batch, num_targets)
         target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
         target_std = standardized.new_tensor(self.config.target_std)  # (num_targets,)
@@ -271,7 +264,7 @@ class DeepLenseSimCLRForRegression(_DeepLenseSimCLRLinearHead):
             labels = labels.to(standardized.device, standardized.dtype).view(standardized.shape)
             loss = nn.functional.mse_loss(standardized, (labels - target_mean) / target_std)
         output = ImageClassifierOutput(loss=loss, logits=logits)
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 __all__ = [

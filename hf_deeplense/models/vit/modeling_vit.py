@@ -18,6 +18,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_vit import DeepLenseViTConfig
 
@@ -248,12 +249,12 @@ class DeepLenseViTModel(DeepLenseViTPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.patch_embeddings
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple:
         r"""
         Args:
@@ -270,7 +271,6 @@ class DeepLenseViTModel(DeepLenseViTPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         embeddings = self.embeddings(pixel_values)  # (batch, 1 + num_patches, hidden)
         hidden_states, all_hidden_states, all_attentions = self.encoder(
@@ -278,12 +278,6 @@ class DeepLenseViTModel(DeepLenseViTPreTrainedModel):
         )
         last_hidden_state = self.layernorm(hidden_states)
         pooler_output = last_hidden_state[:, 0]  # (batch, hidden): CLS token
-        if not return_dict:
-            return tuple(
-                value
-                for value in (last_hidden_state, pooler_output, all_hidden_states, all_attentions)
-                if value is not None
-            )
         return BaseModelOutputWithPooling(
             last_hidden_state=last_hidden_state,
             pooler_output=pooler_output,
@@ -305,13 +299,13 @@ class DeepLenseViTForImageClassification(DeepLenseViTPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
@@ -323,17 +317,16 @@ class DeepLenseViTForImageClassification(DeepLenseViTPreTrainedModel):
         Returns:
             `ImageClassifierOutput` with `logits (batch_size, num_labels)`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.vit(
-            pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (batch, num_labels)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits, labels.to(logits.device).long())
-        if not return_dict:
-            output = (logits, outputs.hidden_states, outputs.attentions)
-            return tuple(value for value in ((loss,) + output) if value is not None)
         return ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
@@ -356,13 +349,13 @@ class DeepLenseViTForRegression(DeepLenseViTPreTrainedModel):
         self.regressor = nn.Linear(config.hidden_size, config.num_targets)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
@@ -374,9 +367,11 @@ class DeepLenseViTForRegression(DeepLenseViTPreTrainedModel):
         Returns:
             `ImageClassifierOutput` with `logits (batch_size, num_targets)` in the original units.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.vit(
-            pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         standardized = self.regressor(self.dropout(outputs.pooler_output))  # (batch, num_targets)
         target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
@@ -386,9 +381,6 @@ class DeepLenseViTForRegression(DeepLenseViTPreTrainedModel):
         if labels is not None:
             labels = labels.to(standardized.device, standardized.dtype).view(standardized.shape)
             loss = nn.functional.mse_loss(standardized, (labels - target_mean) / target_std)
-        if not return_dict:
-            output = (logits, outputs.hidden_states, outputs.attentions)
-            return tuple(value for value in ((loss,) + output) if value is not None)
         return ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

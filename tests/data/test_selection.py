@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
-from hf_deeplense.training.subset import (
+from hf_deeplense.data.selection import (
     label_fraction_indices,
     label_fraction_subset,
     stratified_sample_indices,

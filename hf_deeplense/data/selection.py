@@ -1,11 +1,69 @@
-"""Label-efficiency subsets: a stratified, seeded fraction of a labelled split."""
+"""Selecting rows of a labelled `datasets.Dataset`: classes, finite regression targets, stratified and
+label-fraction subsets (seeded), and the statistics of a target column."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from datasets import Dataset
 
-__all__ = ["label_fraction_indices", "label_fraction_subset", "stratified_sample_indices"]
+__all__ = [
+    "class_names_of",
+    "finite_target_rows",
+    "keep_classes",
+    "label_fraction_indices",
+    "label_fraction_subset",
+    "stratified_head",
+    "stratified_sample_indices",
+    "target_statistics",
+]
+
+
+def class_names_of(dataset: Dataset) -> list[str]:
+    """Class names of the `label` ClassLabel column."""
+    label = dataset.features.get("label")
+    if label is None or not hasattr(label, "names"):
+        raise ValueError(f"the dataset has no ClassLabel 'label' column (columns: {dataset.column_names})")
+    return list(label.names)
+
+
+def _labels(dataset: Dataset, column: str = "label") -> np.ndarray:
+    return dataset.select_columns([column]).with_format("numpy")[:][column]
+
+
+def stratified_head(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
+    """At most `max_samples` rows, stratified by `label` (rows stay in order)."""
+    if max_samples is None or max_samples >= len(dataset):
+        return dataset
+    return dataset.select(stratified_sample_indices(_labels(dataset), max_samples, seed))
+
+
+def keep_classes(dataset: Dataset, names: Sequence[str]) -> Dataset:
+    """Rows whose class is one of `names` (labels keep their ids in the full class list)."""
+    all_names = class_names_of(dataset)
+    unknown = [name for name in names if name not in all_names]
+    if unknown:
+        raise ValueError(f"unknown class(es) {unknown}; the dataset has {all_names}")
+    keep = np.isin(_labels(dataset), [all_names.index(name) for name in names])
+    return dataset.select(np.flatnonzero(keep))
+
+
+def finite_target_rows(dataset: Dataset, column: str) -> Dataset:
+    """Rows with a finite regression target (e.g. `log10_m_a` exists for axion images only)."""
+    if column not in dataset.column_names:
+        raise ValueError(f"target column {column!r} not in the dataset's columns {dataset.column_names}")
+    values = _labels(dataset, column)
+    return dataset.select(np.flatnonzero(np.isfinite(values)))
+
+
+def target_statistics(dataset: Dataset, column: str) -> tuple[float, float]:
+    """Mean and standard deviation of a regression target (finite values)."""
+    values = _labels(dataset, column).astype(np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        raise ValueError(f"no finite value in column {column!r}")
+    return float(values.mean()), float(max(values.std(), 1e-6))
 
 
 def label_fraction_indices(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -1,0 +1,231 @@
+"""`lens_finding`: lens vs non-lens on 3-band (g, r, i) cut-outs, image only vs image + meta features, as
+`recipes/lens_finding.py`.
+
+Data: a built lens-finding dataset (`--dataset_dir`, `dataset_scripts/build_sim.py --preset lens_finding`:
+`pixel_values`, `label`, optional meta columns) or, without one, images simulated on the fly with the
+`lens_finding` preset. Meta features: `photometric` (catalogue photometry measured on every image, see
+`hf_deeplense.data.lens_finding`) and/or named columns; features that alone separate the classes (the
+simulator's source meta features, NaN/0 for every non-lens) are refused as label leakage. Class imbalance
+(~6% lenses): class-weighted cross-entropy (`class_weighting: balanced`). Each variant in `variants` trains
+the same `deeplense_lensfinder` CNN (with or without the meta branch); `comparison.json` lists ROC AUC,
+PR AUC and the TPR at FPR 1e-2 and 1e-3 on the test split for each; `eval_prevalence: deeplense` quotes the
+PR AUC at the DeepLense test set's 1 % lenses (195 of 19,650), so it compares with their figures. An `hpo:` section runs an Optuna
+search per variant first (see `hf_deeplense.training.hpo`), scored on the validation split (never the test
+split). The saved models take `pixel_values = asinh(image / asinh_softening)` of images in e-/s (not
+`LensImageProcessor`'s min-max), and the fused model its raw meta features in the order of
+`config.meta_feature_names`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from ..data import load_lensing_dataset
+from ..data.lens_finding import (
+    PHOTOMETRIC_FEATURES,
+    LensFindingDataset,
+    balanced_class_weights,
+    check_feature_leakage,
+    photometric_features,
+    simulate_lens_finding_arrays,
+    stack_features,
+)
+from ..evaluation.metrics import detection_metrics, softmax
+from ..models.lensfinder import DeepLenseLensFinderConfig, DeepLenseLensFinderForImageClassification
+from ..simulation import get_preset
+from .arguments import LensingTrainingArguments, parse_recipe_args
+from .hpo import HPOArguments, best_run_arguments, run_hyperparameter_search
+
+__all__ = ["LensFindingArguments", "lens_finding"]
+
+CLASS_NAMES = ["non_lens", "lens"]
+
+
+@dataclass
+class LensFindingArguments:
+    dataset_dir: str | None = field(
+        default=None, metadata={"help": "Built lens-finding dataset (else: simulate)."}
+    )
+    preset_overrides: dict | str | None = field(
+        default=None,
+        metadata={"help": "SimulationConfig overrides of the lens_finding preset (e.g. image_size)."},
+    )
+    train_size: int = field(default=2000, metadata={"help": "Simulated training images."})
+    test_size: int = field(default=2000, metadata={"help": "Simulated test images (disjoint indices)."})
+    validation_size: int = field(
+        default=1000,
+        metadata={"help": "Simulated validation images (disjoint indices; model selection and the search)."},
+    )
+    train_lens_fraction: float = field(
+        default=0.06, metadata={"help": "Lens fraction of the simulated train split."}
+    )
+    test_lens_fraction: float = field(
+        default=0.06, metadata={"help": "Lens fraction of the simulated test split."}
+    )
+    simulation_seed: int = field(default=0, metadata={"help": "Simulation seed."})
+    meta_features: list[str] = field(
+        default_factory=lambda: ["photometric"],
+        metadata={"help": "'photometric' (measured catalogue features) and/or meta column names."},
+    )
+    variants: list[str] = field(
+        default_factory=lambda: ["image", "image+meta"],
+        metadata={"help": "Models to compare: image, image+meta."},
+    )
+    class_weighting: str = field(
+        default="balanced", metadata={"help": "'balanced' (inverse frequency) or 'none'."}
+    )
+    conv_channels: list[int] = field(
+        default_factory=lambda: [16, 32, 64], metadata={"help": "CNN stage widths."}
+    )
+    hidden_size: int = field(default=64, metadata={"help": "Width of the fused representation."})
+    asinh_softening: float = field(
+        default=1.0, metadata={"help": "pixel_values = asinh(image / softening) (e-/s)."}
+    )
+    eval_prevalence: str | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluate PR AUC at this lens fraction: 'deeplense' (195 / 19,650, the DeepLense test set), "
+            "a fraction, or none (the split's own). ROC AUC and TPR-at-FPR do not depend on it."
+        },
+    )
+
+
+def load_split(args: LensFindingArguments, split: str) -> dict:
+    """Raw images (e-/s), labels and every meta column of one split."""
+    if args.dataset_dir:
+        dataset = load_lensing_dataset(args.dataset_dir)[split].with_format("torch")
+        columns = [
+            name for name in dataset.column_names if name not in ("pixel_values", "label", "source_file")
+        ]
+        return {
+            "images": dataset["pixel_values"],
+            "labels": dataset["label"],
+            "meta": {name: dataset[name] for name in columns},
+        }
+    overrides = args.preset_overrides or {}
+    overrides = json.loads(overrides) if isinstance(overrides, str) else overrides
+    cfg = get_preset("lens_finding", **overrides)
+    # disjoint image indices: train, test, then validation (so adding validation kept the test images)
+    size, fraction, start = {
+        "train": (args.train_size, args.train_lens_fraction, 0),
+        "test": (args.test_size, args.test_lens_fraction, args.train_size),
+        "validation": (args.validation_size, args.test_lens_fraction, args.train_size + args.test_size),
+    }[split]
+    return simulate_lens_finding_arrays(
+        cfg, size, seed=args.simulation_seed, lens_fraction=fraction, start=start
+    )
+
+
+def meta_columns(args: LensFindingArguments, data: dict, pixel_scale: float) -> tuple[list[str], dict]:
+    """The meta-feature names and columns of a split (photometry measured on the raw images)."""
+    columns = dict(data["meta"])
+    names = []
+    for name in args.meta_features:
+        if name == "photometric":
+            columns.update(photometric_features(data["images"], pixel_scale))
+            names.extend(PHOTOMETRIC_FEATURES)
+        else:
+            names.append(name)
+    return names, columns
+
+
+def lens_finding(args: Sequence[str] | None = None) -> dict:
+    """Train and compare the lens finders of `variants` on the test split. `args`: the command line of
+    `LensFindingArguments`, `HPOArguments`, `LensingTrainingArguments` (default `sys.argv[1:]`). Returns
+    `comparison.json`'s content."""
+    args, hpo_args, training_args = parse_recipe_args(
+        (LensFindingArguments, HPOArguments, LensingTrainingArguments), args
+    )
+    output_dir = Path(training_args.output_dir)
+    overrides = args.preset_overrides or {}
+    pixel_scale = get_preset(
+        "lens_finding", **(json.loads(overrides) if isinstance(overrides, str) else overrides)
+    ).pixel_scale
+    splits = {split: load_split(args, split) for split in ("train", "validation", "test")}
+    names, columns = {}, {}
+    for split, data in splits.items():
+        names[split], columns[split] = meta_columns(args, data, pixel_scale)
+    feature_names = names["train"]
+    single_aucs = check_feature_leakage(
+        {name: columns["train"][name] for name in feature_names}, splits["train"]["labels"]
+    )
+    train_meta = stack_features(columns["train"], feature_names)
+    meta_mean, meta_std = train_meta.mean(dim=0), train_meta.std(dim=0).clamp_min(1e-6)
+    class_weights = (
+        balanced_class_weights(splits["train"]["labels"], len(CLASS_NAMES))
+        if args.class_weighting == "balanced"
+        else None
+    )
+
+    def dataset(split: str, with_meta: bool) -> LensFindingDataset:
+        data = splits[split]
+        pixel_values = torch.asinh(data["images"].float() / args.asinh_softening)
+        meta = stack_features(columns[split], feature_names) if with_meta else None
+        return LensFindingDataset(pixel_values, data["labels"], meta)
+
+    prevalence = args.eval_prevalence
+    if prevalence not in (None, "deeplense"):
+        prevalence = float(prevalence)
+    results = {"single_feature_auc": single_aucs, "class_weights": class_weights, "variants": {}}
+    for variant in args.variants:
+        if variant not in ("image", "image+meta"):
+            raise ValueError(f"variants: unknown variant {variant!r}; use 'image' and/or 'image+meta'")
+        with_meta = variant == "image+meta"
+
+        def build_model(
+            model_overrides: dict, with_meta: bool = with_meta
+        ) -> DeepLenseLensFinderForImageClassification:
+            config = DeepLenseLensFinderConfig(
+                num_channels=splits["train"]["images"].shape[1],
+                image_size=splits["train"]["images"].shape[-1],
+                conv_channels=args.conv_channels,
+                hidden_size=args.hidden_size,
+                num_meta_features=len(feature_names) if with_meta else 0,
+                meta_feature_names=list(feature_names) if with_meta else None,
+                meta_mean=meta_mean.tolist() if with_meta else None,
+                meta_std=meta_std.tolist() if with_meta else None,
+                class_weights=class_weights,
+                id2label=dict(enumerate(CLASS_NAMES)),
+                label2id={name: index for index, name in enumerate(CLASS_NAMES)},
+                **model_overrides,
+            )
+            return DeepLenseLensFinderForImageClassification(config)
+
+        def make_trainer(
+            arguments, model_overrides: dict, build_model=build_model, with_meta=with_meta
+        ) -> Trainer:
+            return Trainer(
+                model_init=lambda trial=None: build_model(model_overrides),  # built after Trainer seeds
+                args=arguments,
+                train_dataset=dataset("train", with_meta),
+                eval_dataset=dataset(
+                    "validation", with_meta
+                ),  # the search and model selection never see test
+                compute_metrics=lambda prediction: detection_metrics(
+                    softmax(prediction.predictions)[:, 1], prediction.label_ids, prevalence=prevalence
+                ),
+            )
+
+        variant_args = dataclasses.replace(training_args, output_dir=str(output_dir / variant))
+        trainer = make_trainer(variant_args, {})
+        if hpo_args.config is not None:
+            best_run = run_hyperparameter_search(trainer, hpo_args.config, build_model=build_model)
+            trainer = make_trainer(*best_run_arguments(variant_args, best_run))
+        trainer.train()
+        metrics = trainer.evaluate(dataset("test", with_meta))
+        trainer.save_model(str(output_dir / variant / "model"))
+        results["variants"][variant] = {key.removeprefix("eval_"): value for key, value in metrics.items()}
+    (output_dir / "comparison.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for variant, metrics in results["variants"].items():
+        print(
+            f"{variant:>11}: ROC AUC {metrics['roc_auc']:.4f}  PR AUC {metrics['pr_auc']:.4f}  "
+            f"TPR@FPR=1e-2 {metrics['tpr_at_fpr_0.01']:.3f}  TPR@FPR=1e-3 {metrics['tpr_at_fpr_0.001']:.3f}"
+        )
+    return results

@@ -1,0 +1,261 @@
+"""Self-supervised runs, as `recipes/pretrain_mae.py`, `recipes/pretrain_simclr.py` and `recipes/anomaly.py`.
+
+- `pretrain_mae`: a masked autoencoder on lensing images (labels unused), from a dataset (`--dataset`) or images
+  simulated on the fly (`--simulate PRESET`, an endless stream: set `max_steps`); reconstructions of a fixed
+  validation batch are drawn at every evaluation (`plots/reconstructions/`, and TensorBoard when it is a tracker).
+  The encoder fine-tunes with `finetune --init_from OUTPUT_DIR`.
+- `pretrain_simclr`: SimCLR contrastive pre-training of any registered backbone (`model_config.backbone_config`);
+  the evaluation is the NT-Xent loss of held-out views.
+- `anomaly`: an MAE trained on the `normal_class` images only; its reconstruction error
+  (`model.anomaly_score`) scores the test split, reported as ROC AUCs against the other classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+
+from ..data import LensingAugment, LensingCollator, with_row_index
+from ..data.selection import class_names_of, keep_classes
+from ..evaluation.inference import anomaly_scores
+from ..evaluation.reconstruction import write_mae_reconstructions
+from ..evaluation.report import report_anomaly
+from .arguments import LensingTrainingArguments, parse_recipe_args
+from .artifacts import card_dataset_fields, finish_run
+from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
+from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
+from .modeling import build_pretraining_model, num_parameters
+from .trainer import LensingTrainer, start_run
+
+__all__ = [
+    "AnomalyArguments",
+    "MAEArguments",
+    "SimCLRArguments",
+    "anomaly",
+    "pretrain_mae",
+    "pretrain_simclr",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MAEArguments:
+    model_type: str = field(default="deeplense_mae", metadata={"help": "Registered MAE model type."})
+    model_config: dict | str | None = field(
+        default=None,
+        metadata={"help": "MAE config fields (mapping or JSON): sizes, mask_ratio, norm_pix_loss."},
+    )
+    num_reconstructions: int = field(
+        default=6, metadata={"help": "Validation images in the reconstruction figure."}
+    )
+
+
+@dataclass
+class SimCLRArguments:
+    model_type: str = field(default="deeplense_simclr", metadata={"help": "Registered SimCLR model type."})
+    model_config: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "SimCLR config (mapping or JSON): backbone_config, projection_dim, temperature, ..."
+        },
+    )
+
+
+@dataclass
+class AnomalyArguments:
+    normal_class: str = field(default="no_sub", metadata={"help": "The only class the MAE is trained on."})
+    model_type: str = field(default="deeplense_mae", metadata={"help": "Registered MAE model type."})
+    model_config: dict | str | None = field(
+        default=None, metadata={"help": "MAE config fields (mapping or JSON)."}
+    )
+
+
+def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: int) -> PreTrainedModel:
+    config = {"image_size": processor.size, "num_channels": num_channels, **as_dict(model_args.model_config)}
+    model = build_pretraining_model(model_args.model_type, config)
+    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+    return model
+
+
+def _train(
+    model, training_args, train, eval_set, collator, eval_collator=None, callbacks=()
+) -> LensingTrainer:
+    """A `LensingTrainer` of the run, trained (resumed from `resume_from_checkpoint` when set)."""
+    trainer = LensingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=with_row_index(train),
+        eval_dataset=eval_set,
+        data_collator=collator,
+        eval_data_collator=eval_collator,
+        callbacks=[EvalHistoryJsonCallback(), *callbacks],
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    return trainer
+
+
+def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
+    """Pre-train a masked autoencoder. `args`: the command line of `MAEArguments`, `DataArguments`, `LensingTrainingArguments`
+    (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the reconstruction loss of the validation images)."""
+    mae_args, data_args, training_args = parse_recipe_args(
+        (MAEArguments, DataArguments, LensingTrainingArguments), args
+    )
+    publish_to = start_run(training_args)
+    train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
+    processor = make_image_processor(data_args, num_channels, image_size)
+    model = build_pretraining_model(
+        mae_args.model_type,
+        {"image_size": processor.size, "num_channels": num_channels, **as_dict(mae_args.model_config)},
+    )
+    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+
+    eval_collator = LensingCollator(processor, label_column=None)
+    callbacks, fixed_batch = [EvalHistoryJsonCallback()], None
+    if eval_set is not None and len(eval_set):
+        fixed_batch = eval_collator(
+            [eval_set[i] for i in range(min(mae_args.num_reconstructions, len(eval_set)))]
+        )
+        callbacks.append(
+            ImageLoggingCallback(
+                lambda model, path: write_mae_reconstructions(model, fixed_batch["pixel_values"], path),
+                subdir="plots/reconstructions",
+                name="mae",
+            )
+        )
+    trainer = LensingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=with_row_index(train),
+        eval_dataset=eval_set,
+        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
+        eval_data_collator=eval_collator,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+
+    metrics, plots = {}, {}
+    if eval_set is not None:
+        metrics.update(trainer.evaluate())
+    if fixed_batch is not None and trainer.is_world_process_zero():
+        path = Path(training_args.output_dir) / "plots" / "mae_reconstructions.png"
+        plots["MAE reconstructions"] = write_mae_reconstructions(
+            trainer.model, fixed_batch["pixel_values"], path
+        )
+    finish_run(
+        trainer,
+        (mae_args, data_args, training_args),
+        task="pretraining",
+        metrics=metrics,
+        image_processor=processor,
+        plots=plots,
+        headline=("eval reconstruction loss", "eval_loss"),
+        **card_dataset_fields(data_args.dataset),
+        description=f"Masked-autoencoder pre-training on {source}.",
+        repo_id=publish_to,
+    )
+    return metrics
+
+
+def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
+    """SimCLR pre-training of a backbone. `args`: the command line of `SimCLRArguments`, `DataArguments`, `LensingTrainingArguments`
+    (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the NT-Xent loss of held-out views)."""
+    simclr_args, data_args, training_args = parse_recipe_args(
+        (SimCLRArguments, DataArguments, LensingTrainingArguments), args
+    )
+    publish_to = start_run(training_args)
+    training_args.prediction_loss_only = True  # the evaluation is the NT-Xent loss of held-out views
+    train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
+    processor = make_image_processor(data_args, num_channels, image_size)
+    model_config = as_dict(simclr_args.model_config)
+    model_config["backbone_config"] = {
+        "image_size": processor.size,
+        "num_channels": num_channels,
+        **as_dict(model_config.get("backbone_config")),
+    }
+    model = AutoModel.from_config(AutoConfig.for_model(simclr_args.model_type, **model_config))
+    backbone = model.config.backbone_config.model_type
+    logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, num_parameters(model))
+
+    # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
+    augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+    collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
+    trainer = _train(model, training_args, train, with_row_index(eval_set), collator)
+
+    metrics = trainer.evaluate() if eval_set is not None else {}
+    finish_run(
+        trainer,
+        (simclr_args, data_args, training_args),
+        task="pretraining",
+        metrics=metrics,
+        image_processor=processor,
+        headline=("eval NT-Xent loss", "eval_loss"),
+        **card_dataset_fields(data_args.dataset),
+        description=f"SimCLR pre-training ({backbone} backbone) on {source}.",
+        repo_id=publish_to,
+    )
+    return metrics
+
+
+def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
+    """Train an MAE on the `normal_class` images only and score the test split by reconstruction error. `args`: the command line of `AnomalyArguments`, `DataArguments`, `LensingTrainingArguments`
+    (default `sys.argv[1:]`). Returns the final metrics (`test_anomaly_auc` and one AUC per other class)."""
+    anomaly_args, data_args, training_args = parse_recipe_args(
+        (AnomalyArguments, DataArguments, LensingTrainingArguments), args
+    )
+    if data_args.classes or data_args.simulate:
+        raise ValueError("anomaly takes --normal_class and a --dataset; not --classes or --simulate")
+    publish_to = start_run(training_args)
+    training_args.prediction_loss_only = True
+    splits = load_splits(data_args, seed=training_args.seed)
+    class_names = class_names_of(splits[data_args.train_split])
+    train = keep_classes(splits[data_args.train_split], [anomaly_args.normal_class])
+    eval_set = splits.get(data_args.eval_split)
+    eval_set = keep_classes(eval_set, [anomaly_args.normal_class]) if eval_set is not None else None
+    test_set = splits[data_args.test_split]
+    num_channels, image_size, _ = train.features["pixel_values"].shape
+    processor = make_image_processor(data_args, num_channels, image_size)
+    model = _mae(anomaly_args, processor, num_channels)
+    logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
+    collator = LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed)
+    trainer = _train(
+        model, training_args, train, eval_set, collator, LensingCollator(processor, label_column=None)
+    )
+
+    metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}
+    if trainer.is_world_process_zero():
+        test_collator = LensingCollator(processor, label_column="label")
+        scores, labels = anomaly_scores(
+            trainer.model,
+            test_set,
+            test_collator,
+            training_args.per_device_eval_batch_size,
+            training_args.seed,
+        )
+        output_dir, split = training_args.output_dir, data_args.test_split
+        report = report_anomaly(scores, labels, class_names, anomaly_args.normal_class, output_dir, split)
+        metrics.update(report.metrics)
+        plots = {name.replace("_", " "): path for name, path in report.plots.items()}
+        first = test_collator([test_set[i] for i in range(min(6, len(test_set)))])["pixel_values"]
+        plots["MAE reconstructions"] = write_mae_reconstructions(
+            trainer.model, first, Path(output_dir) / "plots" / "mae_reconstructions.png"
+        )
+    finish_run(
+        trainer,
+        (anomaly_args, data_args, training_args),
+        task="pretraining",
+        metrics=metrics,
+        image_processor=processor,
+        plots=plots,
+        headline=(f"{data_args.test_split}_anomaly_auc",) * 2,
+        **card_dataset_fields(data_args.dataset),
+        dataset_split=data_args.test_split,
+        description=f"MAE trained on `{anomaly_args.normal_class}` images of `{data_args.dataset}` only; its "
+        "reconstruction error (`model.anomaly_score`) is an anomaly score for the other classes.",
+        repo_id=publish_to,
+    )
+    return metrics
