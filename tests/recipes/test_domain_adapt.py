@@ -86,11 +86,12 @@ def test_source_and_target_datasets_on_disk_with_cnn_and_vit(
 
 
 def test_load_domain_reads_the_labelled_split_and_standardises(two_datasets):
-    recipe = load_recipe("domain_adapt")
+    from hf_deeplense.training.domain_adaptation import load_domain
+
     source, _ = two_datasets
-    images, labels, names = recipe.load_domain(str(source), "test", size=5)
+    images, labels, names = load_domain(str(source), "test", size=5)
     assert images.shape == (5, 1, 24, 24) and labels.shape == (5,) and names == ["no_sub", "sphere", "vortex"]
     assert images.mean(dim=(1, 2, 3)).abs().max() < 1e-5
     assert (images.std(dim=(1, 2, 3)) - 1).abs().max() < 1e-4
     with pytest.raises(ValueError, match="no 'validation' split"):
-        recipe.load_domain(str(source), "validation")
+        load_domain(str(source), "validation")
