@@ -77,7 +77,8 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
         "| model_ii | vit | 50% | 1 |" in markdown
         and "| model_ii | mae_linear_probe | 100% | 1 |" in markdown
     )
-    assert "CvT" in markdown and "Caveat" in markdown and "pretrain mae" in markdown
+    # published DeepLense figures belong to the replica presets, not to the physical model_ii
+    assert "CvT" not in markdown and "pretrain mae" in markdown
     assert "![macro AUC against label fraction](auc_vs_label_fraction.png)" in markdown
     assert (out / "auc_vs_label_fraction.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     best = out / "best" / "model_ii"
@@ -202,7 +203,11 @@ def test_markdown_lists_groups_published_figures_and_commands():
     assert text.startswith("## Study")
     assert "| model_ii | vit | 100% | 1 | 0.900 | 0.950 | — | — |" in text
     assert "| model_ii | anomaly | 1 | — | 0.930 |" in text
-    assert "0.999 / 0.999 / 1.0" in text and "Caveat" in text
+    assert "0.999 / 0.999 / 1.0" not in text  # physical preset: no published figure beside it
+    replica = [{**row, "preset": "deeplense_model_ii"} for row in rows]
+    text = results_markdown(replica, aggregate_rows(replica), heading="## Study")
+    assert "| deeplense_model_ii | CvT, AUC axion / cdm / no_sub | 0.999 / 0.999 / 1.0 |" in text
+    assert "Caveat" in text
     assert "`python recipes/finetune.py --x`" in text and "| H100 | 2026-01-01T00:00:00 | 12 |" in text
 
 
