@@ -1,13 +1,13 @@
 #!/usr/bin/env python
-"""Turn bench JSON files into the BENCHMARKS.md tables and check them against issue 5's targets.
+"""Turn bench JSON files into the BENCHMARKS.md tables and check them against the speed targets.
 
 Reads any mix of `bench_models.py`, `bench_recipe.py` and `bench_simulator.py` JSON files (each bench's
 `--json`; `run_all.py` writes them to `--out-dir`) and prints, in markdown:
 
 1. one table per bench kind, a row per measured row with the device, date and exact command from the JSON;
-2. issue 5's targets, each `MET`, `MISSED` or `NOT MEASURED`, with the rows it was computed from.
+2. the speed targets, each `MET`, `MISSED` or `NOT MEASURED`, with the rows it was computed from.
 
-Targets (issue 5; the GPU ones count only for rows measured on a CUDA device):
+Targets (the GPU ones count only for rows measured on a CUDA device):
 
 - MAE pre-training step >= 1.5x transformers `ViTMAEForPreTraining` with sdpa + `torch.compile`, same config and
   batch, at 64 px / batch 2048 and 150 px / batch 256: our best row (eager or compiled) over `hf-sdpa-compile`;
@@ -316,7 +316,7 @@ def render(reports: dict[str, list[dict[str, Any]]]) -> str:
         sections.append("### Recipe end-to-end\n\n" + recipe_table(reports["recipe"]))
     if reports["simulator"]:
         sections.append("### Simulator\n\n" + simulator_table(reports["simulator"]))
-    sections.append("### Issue 5 targets\n\n" + targets_table(check_targets(reports)))
+    sections.append("### Speed targets\n\n" + targets_table(check_targets(reports)))
     return "\n\n".join(sections) + "\n"
 
 

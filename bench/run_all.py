@@ -6,7 +6,7 @@ memory, threads and compile caches do not leak into the next. A bench script tha
 as skipped. The summary shows each bench's status and wall time, then the rows of its JSON: `bench_models`
 and `bench_recipe` rows by name, a top-level `"images_per_second": {name: value}` mapping (bench_data), and
 any bench's optional top-level `"summary"` list of `{"name", "value", "unit"}` (see BENCHMARKS.md); last, the
-markdown tables and issue 5's target checks of `bench/report.py` (also written to OUT_DIR/report.md).
+markdown tables and the speed-target checks of `bench/report.py` (also written to OUT_DIR/report.md).
 
 Usage:
     python bench/run_all.py                   # full sizes on a GPU (CPU sizes on a CPU)
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [run_bench(name, args.smoke, args.out_dir) for name in names]
     print(format_summary(results), flush=True)
     reported = [Path(r["json"]) for r in results if r["bench"] in REPORTED and r.get("data")]
-    if reported:  # the BENCHMARKS.md tables and issue 5's target checks (bench/report.py)
+    if reported:  # the BENCHMARKS.md tables and the speed-target checks (bench/report.py)
         try:
             text = report.render(report.load_reports(reported))
         except (ValueError, KeyError) as error:  # a bench wrote a JSON the report cannot read: say so, go on

@@ -1,4 +1,4 @@
-"""bench/report.py: markdown tables from bench JSON files and issue 5's target checks."""
+"""bench/report.py: markdown tables from bench JSON files and the speed-target checks."""
 
 import json
 from pathlib import Path

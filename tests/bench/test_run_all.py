@@ -46,7 +46,7 @@ def test_smoke_passes_through_and_summarises(run_all, tmp_path, capsys):
     statuses = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [status["bench"] for status in statuses] == ["models", "data"]
     report = (tmp_path / "out" / "report.md").read_text()  # bench/report.py's tables and target checks
-    assert "| CPU fake | today | `fake` | mae/x/ours | 50 |" in report and "### Issue 5 targets" in report
+    assert "| CPU fake | today | `fake` | mae/x/ours | 50 |" in report and "### Speed targets" in report
 
 
 def test_failing_bench_fails_the_run(run_all, tmp_path, capsys):
