@@ -119,23 +119,32 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
     bad = [f for f in config["fractions"] if not 0 < float(f) <= 1]
     if bad:
         raise ValueError(f"{path}: label fractions must lie in (0, 1], got {bad}")
+    per_fraction = config.get("seeds_per_fraction") or {}
+    stray = sorted(float(f) for f in per_fraction if float(f) not in {float(g) for g in config["fractions"]})
+    if stray or not all(per_fraction.values()):
+        raise ValueError(
+            f"{path}: `seeds_per_fraction` must map listed fractions {config['fractions']} to non-empty seed "
+            f"lists (unlisted fractions: {stray})"
+        )
     return config
 
 
 def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every row of the study: ``{preset, method, fraction, seed}`` (fraction-free methods at 1.0;
-    the radial-profile baseline is deterministic: one row per preset, seed 0)."""
+    the radial-profile baseline is deterministic: one row per preset, seed 0). ``seeds_per_fraction``
+    (``{0.01: [0, 1, 2]}``) replaces ``seeds`` for the fractions it names."""
+    per_fraction = {float(f): seeds for f, seeds in (config.get("seeds_per_fraction") or {}).items()}
     rows = []
     for preset in config["presets"]:
         for method in config["methods"]:
             spec = METHODS[method]
             fractions = [float(f) for f in config["fractions"]] if spec.uses_fraction else [1.0]
-            seeds = [0] if spec.task == "baseline" else config["seeds"]
-            rows += [
-                {"preset": preset, "method": method, "fraction": fraction, "seed": int(seed)}
-                for fraction in fractions
-                for seed in seeds
-            ]
+            for fraction in fractions:
+                seeds = [0] if spec.task == "baseline" else per_fraction.get(fraction, config["seeds"])
+                rows += [
+                    {"preset": preset, "method": method, "fraction": fraction, "seed": int(seed)}
+                    for seed in seeds
+                ]
     return rows
 
 

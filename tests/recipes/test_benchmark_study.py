@@ -231,7 +231,7 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
     invocations += [
         row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
         for row in rows
-        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == "model_ii"
+        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == "deeplense_model_ii"
     ]
     for recipe, args in invocations:
         args = {
@@ -246,6 +246,39 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
         assert parsed[2].seed == 0
         if recipe == "finetune":
             assert parsed[0].label_fraction == args["label_fraction"]
+
+
+def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_arguments(tmp_path):
+    config = load_study_config(CONFIGS / "study_cpu.yaml")
+    rows = plan_rows(config)
+    assert set(config["presets"]) == {"deeplense_model_ii", "deeplense_model_ii_controlled", "model_ii"}
+    # per preset: 7 classification methods x (3 seeds at 1% and 10% + 1 at 100%), regression, anomaly, radial
+    assert len(rows) == 3 * (7 * (3 + 3 + 1) + 3)
+    vit_seeds = {(r["fraction"], r["seed"]) for r in rows if r["method"] == "vit" and r["preset"] == "model_ii"}
+    assert vit_seeds == {(0.01, 0), (0.01, 1), (0.01, 2), (0.1, 0), (0.1, 1), (0.1, 2), (1.0, 0)}
+    dataclasses_of = {
+        "finetune": FinetuneArguments,
+        "anomaly": AnomalyArguments,
+        "pretrain_mae": MAEArguments,
+        "pretrain_simclr": SimCLRArguments,
+    }
+    invocations = [pretrain_recipe_args(config, kind, 0) for kind in ("mae", "simclr")]
+    invocations += [
+        row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
+        for row in rows
+        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == "model_ii"
+    ]
+    for recipe, args in invocations:
+        path = tmp_path / "args.yaml"
+        path.write_text(yaml.safe_dump(args))
+        parse_recipe_args(
+            (dataclasses_of[recipe], DataArguments, LensingTrainingArguments),
+            ["--config", str(path), "--dataset", "unused", "--output_dir", str(tmp_path / "run")],
+        )
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**config, "seeds_per_fraction": {0.5: [0, 1]}}))
+    with pytest.raises(ValueError, match="seeds_per_fraction"):
+        load_study_config(path)
 
 
 def test_config_errors_name_the_file(tmp_path):
