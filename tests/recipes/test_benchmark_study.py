@@ -254,7 +254,9 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     assert set(config["presets"]) == {"deeplense_model_ii", "deeplense_model_ii_controlled", "model_ii"}
     # per preset: 7 classification methods x (3 seeds at 1% and 10% + 1 at 100%), regression, anomaly, radial
     assert len(rows) == 3 * (7 * (3 + 3 + 1) + 3)
-    vit_seeds = {(r["fraction"], r["seed"]) for r in rows if r["method"] == "vit" and r["preset"] == "model_ii"}
+    vit_seeds = {
+        (r["fraction"], r["seed"]) for r in rows if r["method"] == "vit" and r["preset"] == "model_ii"
+    }
     assert vit_seeds == {(0.01, 0), (0.01, 1), (0.01, 2), (0.1, 0), (0.1, 1), (0.1, 2), (1.0, 0)}
     dataclasses_of = {
         "finetune": FinetuneArguments,
