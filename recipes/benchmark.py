@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--config", required=True, help="study YAML (recipes/configs/study_*.yaml)")
     parser.add_argument("--output_dir", default=None, help="override the config's output_dir")
     parser.add_argument("--fail_fast", action="store_true", help="stop at the first failed row")
+    parser.add_argument(
+        "--finished_only",
+        action="store_true",
+        help="run nothing: write the tables of the rows finished so far (a study stopped part-way)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = load_study_config(args.config)
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
         config["output_dir"] = args.output_dir
     config["config_path"] = args.config
     config["study_command"] = shlex.join(["recipes/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
-    summary = run_study(config, keep_going=not args.fail_fast)
+    summary = run_study(config, keep_going=not args.fail_fast, finished_only=args.finished_only)
     end_run()
     if "paths" in summary:  # the main process
         print(

@@ -315,11 +315,14 @@ class _StudyRunner:
         return run_dir
 
     # ---- rows ------------------------------------------------------------------------------------------
-    def run_row(self, row: dict[str, Any], dataset: Path) -> dict[str, Any]:
-        spec = METHODS[row["method"]]
-        run_dir = (
+    def row_dir(self, row: dict[str, Any]) -> Path:
+        return (
             self.out / "runs" / row["preset"] / row["method"] / f"frac{row['fraction']:g}_seed{row['seed']}"
         )
+
+    def run_row(self, row: dict[str, Any], dataset: Path) -> dict[str, Any]:
+        spec = METHODS[row["method"]]
+        run_dir = self.row_dir(row)
         if spec.task == "baseline":
             record, metrics, validation = self._radial_profile(run_dir, dataset)
         else:
@@ -418,13 +421,17 @@ class _StudyRunner:
         return chosen
 
 
-def run_study(config: dict[str, Any], *, keep_going: bool = True, progress: bool = True) -> dict[str, Any]:
+def run_study(
+    config: dict[str, Any], *, keep_going: bool = True, progress: bool = True, finished_only: bool = False
+) -> dict[str, Any]:
     """Run (or resume) a study and write its summary files under ``config["output_dir"]``.
 
     Args:
         config: a study config (:func:`load_study_config`).
         keep_going: a failed row is logged and recorded in ``failed``; otherwise the error is raised.
         progress: a tqdm bar over rows.
+        finished_only: run nothing; write the summary files of the rows that have finished so far (a study
+            stopped part-way, e.g. at the end of a session, reports what it measured).
 
     Returns:
         The ``study.json`` content plus ``launched`` (the runs started in this call; empty on a rerun of a
@@ -435,6 +442,8 @@ def run_study(config: dict[str, Any], *, keep_going: bool = True, progress: bool
     runner.out.mkdir(parents=True, exist_ok=True)
     planned = plan_rows(config)
     datasets, rows, failed = {}, [], []
+    if finished_only:
+        planned = [row for row in planned if (runner.row_dir(row) / "metrics.json").exists()]
     for row in tqdm(planned, desc="study", disable=not progress):
         try:
             if row["preset"] not in datasets:

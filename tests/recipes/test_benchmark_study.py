@@ -95,6 +95,18 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
     rerun = json.loads((out / "study.json").read_text())
     assert [row["metrics"] for row in rerun["rows"]] == [row["metrics"] for row in study["rows"]]
 
+    # A study stopped part-way: --finished_only reports the finished rows and runs nothing.
+    unfinished = out / "runs" / "model_ii" / "vit" / "frac0.5_seed0"
+    (unfinished / "metrics.json").unlink()
+    argv = ["--config", str(CONFIGS / "study_tiny.yaml"), "--output_dir", str(out), "--finished_only"]
+    summary = benchmark.main(argv)
+    assert summary["launched"] == [] and not (unfinished / "metrics.json").exists()
+    reported = {
+        (row["method"], row["fraction"]) for row in json.loads((out / "study.json").read_text())["rows"]
+    }
+    assert ("vit", 0.5) not in reported and ("vit", 1.0) in reported and len(reported) == len(keys) - 1
+    assert "| model_ii | vit | 50% |" not in (out / "RESULTS_section.md").read_text()
+
 
 def _row(method, fraction, seed, **metrics):
     return {"preset": "model_ii", "method": method, "fraction": fraction, "seed": seed, "metrics": metrics}
