@@ -223,16 +223,8 @@ def test_markdown_lists_groups_published_figures_and_commands():
     assert "`python recipes/finetune.py --x`" in text and "| H100 | 2026-01-01T00:00:00 | 12 |" in text
 
 
-@pytest.mark.parametrize(
-    ("name", "num_presets", "num_seeds"), [("study_gpu.yaml", 3, 3), ("study_gpu_quick.yaml", 1, 1)]
-)
-def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, num_presets, num_seeds):
-    config = load_study_config(CONFIGS / name)
-    rows = plan_rows(config)
-    # per preset: 8 classification methods x 3 fractions x seeds, regression + anomaly x seeds, radial profile
-    assert len(rows) == num_presets * (8 * 3 * num_seeds + 2 * num_seeds + 1)
-    assert set(config["methods"]) == set(METHODS)
-    assert {target["preset"] for target in config["targets"]} == set(config["presets"])
+def assert_every_recipe_accepts_its_arguments(config, rows, preset, tmp_path):
+    """Each recipe of the study's rows (seed 0 of one preset) and pre-trainings parses its arguments (CPU)."""
     dataclasses_of = {
         "finetune": FinetuneArguments,
         "anomaly": AnomalyArguments,
@@ -243,12 +235,11 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
     invocations += [
         row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
         for row in rows
-        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == "deeplense_model_ii"
+        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == preset
     ]
+    assert len(invocations) > 2
     for recipe, args in invocations:
-        args = {
-            key: value for key, value in args.items() if key not in ("bf16", "dataloader_num_workers")
-        }  # CPU
+        args = {key: value for key, value in args.items() if key not in ("bf16", "dataloader_num_workers")}
         path = tmp_path / "args.yaml"
         path.write_text(yaml.safe_dump(args))
         parsed = parse_recipe_args(
@@ -258,6 +249,19 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
         assert parsed[2].seed == 0
         if recipe == "finetune":
             assert parsed[0].label_fraction == args["label_fraction"]
+
+
+@pytest.mark.parametrize(
+    ("name", "num_presets", "num_seeds"), [("study_gpu.yaml", 3, 3), ("study_gpu_quick.yaml", 1, 1)]
+)
+def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, num_presets, num_seeds):
+    config = load_study_config(CONFIGS / name)
+    rows = plan_rows(config)
+    # per preset: 8 classification methods x 3 fractions x seeds, regression + anomaly x seeds, radial profile
+    assert len(rows) == num_presets * (8 * 3 * num_seeds + 2 * num_seeds + 1)
+    assert set(config["methods"]) == set(METHODS)
+    assert {target["preset"] for target in config["targets"]} == set(config["presets"])
+    assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii", tmp_path)
 
 
 def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_arguments(tmp_path):
@@ -270,25 +274,7 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
         (r["fraction"], r["seed"]) for r in rows if r["method"] == "vit" and r["preset"] == "model_ii"
     }
     assert vit_seeds == {(0.01, 0), (0.01, 1), (0.01, 2), (0.1, 0), (0.1, 1), (0.1, 2), (1.0, 0)}
-    dataclasses_of = {
-        "finetune": FinetuneArguments,
-        "anomaly": AnomalyArguments,
-        "pretrain_mae": MAEArguments,
-        "pretrain_simclr": SimCLRArguments,
-    }
-    invocations = [pretrain_recipe_args(config, kind, 0) for kind in ("mae", "simclr")]
-    invocations += [
-        row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
-        for row in rows
-        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == "model_ii"
-    ]
-    for recipe, args in invocations:
-        path = tmp_path / "args.yaml"
-        path.write_text(yaml.safe_dump(args))
-        parse_recipe_args(
-            (dataclasses_of[recipe], DataArguments, LensingTrainingArguments),
-            ["--config", str(path), "--dataset", "unused", "--output_dir", str(tmp_path / "run")],
-        )
+    assert_every_recipe_accepts_its_arguments(config, rows, "model_ii", tmp_path)
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({**config, "seeds_per_fraction": {0.5: [0, 1]}}))
     with pytest.raises(ValueError, match="seeds_per_fraction"):
