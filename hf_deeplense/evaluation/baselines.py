@@ -94,7 +94,7 @@ def radial_profile_baseline_on_dataset(
     image_processor=None,
     train_split: str = "train",
     test_split: str = "test",
-    max_images: int = 20000,
+    max_images: int | None = None,
     n_bins: int = 16,
     test_dataset=None,
 ) -> dict[str, float]:
@@ -107,7 +107,7 @@ def radial_profile_baseline_on_dataset(
             profiles are taken of the processed images, i.e. of what that model sees (resized,
             normalised per image); otherwise of the stored pixel values.
         train_split, test_split: the splits the regression is fitted on and scored on.
-        max_images: at most this many images of each split (the first ones).
+        max_images: at most this many images of each split (the first ones); None: every image.
         n_bins: radial bins per channel.
         test_dataset: score on ``test_split`` of this dataset (same classes) instead, e.g. images made by
             another simulation code.
@@ -128,7 +128,7 @@ def radial_profile_baseline_on_dataset(
         )
 
     def images_and_labels(source, split: str) -> tuple[np.ndarray, np.ndarray]:
-        count = min(max_images, source[split].num_rows)
+        count = source[split].num_rows if max_images is None else min(max_images, source[split].num_rows)
         rows = source[split].select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
         images, labels = rows["pixel_values"], rows["label"]
         if image_processor is not None:

@@ -347,22 +347,13 @@ class _StudyRunner:
             return self._fit_radial_profile(run_dir, dataset)
 
     def _fit_radial_profile(self, run_dir: Path, dataset: Path):
-        from ..data import load_lensing_dataset
-        from ..evaluation.baselines import radial_profile_baseline
+        from ..evaluation.baselines import radial_profile_baseline_on_dataset
 
         record_path = run_dir / "study_run.json"
         if (run_dir / "metrics.json").exists() and record_path.exists():
             return json.loads(record_path.read_text()), json.loads((run_dir / "metrics.json").read_text()), {}
         started_at, start = _now(), time.perf_counter()
-        splits = load_lensing_dataset(str(dataset))
-        train, test = (splits[name].with_format("numpy") for name in ("train", "test"))
-        result = radial_profile_baseline(
-            train["pixel_values"],
-            train["label"],
-            test["pixel_values"],
-            test["label"],
-            class_names=splits["train"].features["label"].names,
-        )
+        result = radial_profile_baseline_on_dataset(dataset)
         metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in result.items()}
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
