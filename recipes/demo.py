@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from hf_deeplense import LensImageProcessor
+from hf_deeplense.data import load_lensing_dataset
 from hf_deeplense.data.build import build_simulated_dataset
 from hf_deeplense.evaluation.baselines import radial_profile_baseline_on_dataset
 from hf_deeplense.evaluation.study import PUBLISHED
@@ -117,10 +118,11 @@ def main(argv=None) -> float:
         *("--model", str(model_dir), "--dataset", str(data_dir), "--output_dir", str(eval_dir), "--cam"),
     )
     # the shortcut on the same split: on the images the network sees, and on the stored images
+    dataset = load_lensing_dataset(data_dir)
     baseline_seen = radial_profile_baseline_on_dataset(
-        data_dir, image_processor=LensImageProcessor.from_pretrained(model_dir)
+        dataset, image_processor=LensImageProcessor.from_pretrained(model_dir)
     )
-    baseline_stored = radial_profile_baseline_on_dataset(data_dir)
+    baseline_stored = radial_profile_baseline_on_dataset(dataset)
     timings["evaluation"] = time.perf_counter() - start
 
     published = (
