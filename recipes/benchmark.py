@@ -34,12 +34,22 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="run nothing: write the tables of the rows finished so far (a study stopped part-way)",
     )
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=None,
+        help="run only these presets of the config (e.g. one process per preset; then --finished_only over all)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = load_study_config(args.config)
     if args.output_dir:
         config["output_dir"] = args.output_dir
     config["config_path"] = args.config
+    if args.presets:
+        if unknown := sorted(set(args.presets) - set(config["presets"])):
+            parser.error(f"{args.config} has no preset(s) {unknown}; it has {sorted(config['presets'])}")
+        config["presets"] = {name: config["presets"][name] for name in args.presets}
     config["study_command"] = shlex.join(["recipes/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     summary = run_study(config, keep_going=not args.fail_fast, finished_only=args.finished_only)
     end_run()

@@ -97,6 +97,8 @@ def radial_profile_baseline_on_dataset(
     max_images: int | None = None,
     n_bins: int = 16,
     test_dataset=None,
+    label_fraction: float = 1.0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """:func:`radial_profile_baseline` from one split of a lensing dataset to another (or to another dataset).
 
@@ -111,11 +113,14 @@ def radial_profile_baseline_on_dataset(
         n_bins: radial bins per channel.
         test_dataset: score on ``test_split`` of this dataset (same classes) instead, e.g. images made by
             another simulation code.
+        label_fraction, seed: fit on the stratified, seeded fraction of the training labels that
+            ``finetune`` trains on with the same ``label_fraction`` and ``seed`` (before ``max_images``).
 
     Returns:
         As :func:`radial_profile_baseline`, with per-class AUCs named after the dataset's classes.
     """
     from ..data import load_lensing_dataset
+    from ..data.selection import label_fraction_subset
 
     if isinstance(dataset, (str, os.PathLike)):
         dataset = load_lensing_dataset(str(dataset))
@@ -127,15 +132,16 @@ def radial_profile_baseline_on_dataset(
             f"test_dataset classes {test_dataset[test_split].features['label'].names} differ from {class_names}"
         )
 
-    def images_and_labels(source, split: str) -> tuple[np.ndarray, np.ndarray]:
-        count = source[split].num_rows if max_images is None else min(max_images, source[split].num_rows)
-        rows = source[split].select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
+    def images_and_labels(source, split: str, fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        subset = label_fraction_subset(source[split], fraction, seed)
+        count = subset.num_rows if max_images is None else min(max_images, subset.num_rows)
+        rows = subset.select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
         images, labels = rows["pixel_values"], rows["label"]
         if image_processor is not None:
             images = image_processor(images, return_tensors="np")["pixel_values"]
         return images, labels
 
-    train_images, train_labels = images_and_labels(dataset, train_split)
+    train_images, train_labels = images_and_labels(dataset, train_split, label_fraction)
     test_images, test_labels = images_and_labels(
         dataset if test_dataset is None else test_dataset, test_split
     )

@@ -90,7 +90,7 @@ METHODS: dict[str, Method] = {
     "simclr_linear_probe": Method("finetune", pretrain="simclr", linear_probe=True),
     "regression": Method("finetune", model="regression", task="regression", uses_fraction=False),
     "anomaly": Method("anomaly", model="mae", task="anomaly", uses_fraction=False),
-    "radial_profile": Method("", task="baseline", uses_fraction=False),
+    "radial_profile": Method("", task="baseline"),
 }
 PRETRAIN_RECIPES = {"mae": "pretrain_mae", "simclr": "pretrain_simclr"}
 # What a row runs: the training function of the task, called with the row's command-line arguments.
@@ -109,11 +109,13 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("output_dir", "presets", "methods", "fractions", "seeds"):
         if not config.get(key):
             raise ValueError(f"{path}: `{key}` is missing or empty")
-    unknown = [name for name in config["methods"] if name not in METHODS]
+    preset_methods = [name for spec in config["presets"].values() for name in (spec or {}).get("methods", [])]
+    unknown = [name for name in [*config["methods"], *preset_methods] if name not in METHODS]
     if unknown:
         raise ValueError(f"{path}: unknown method(s) {unknown}; known: {sorted(METHODS)}")
     models = config.get("models", {})
-    needed = {METHODS[name].model or METHODS[name].pretrain for name in config["methods"]} - {None}
+    needed = {METHODS[name].model or METHODS[name].pretrain for name in config["methods"] + preset_methods}
+    needed -= {None}
     if missing := sorted(needed - set(models)):
         raise ValueError(f"{path}: `models` lacks {missing} (needed by the methods listed)")
     bad = [f for f in config["fractions"] if not 0 < float(f) <= 1]
@@ -130,17 +132,18 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every row of the study: ``{preset, method, fraction, seed}`` (fraction-free methods at 1.0;
-    the radial-profile baseline is deterministic: one row per preset, seed 0). ``seeds_per_fraction``
-    (``{0.01: [0, 1, 2]}``) replaces ``seeds`` for the fractions it names."""
+    """Every row of the study: ``{preset, method, fraction, seed}`` (fraction-free methods at 1.0).
+    ``seeds_per_fraction`` (``{0.01: [0, 1, 2]}``) replaces ``seeds`` for the fractions it names; a preset's
+    own ``methods`` and ``fractions`` (e.g. an ablation that runs two rows) replace the study's."""
     per_fraction = {float(f): seeds for f, seeds in (config.get("seeds_per_fraction") or {}).items()}
     rows = []
-    for preset in config["presets"]:
-        for method in config["methods"]:
+    for preset, preset_spec in config["presets"].items():
+        preset_spec = preset_spec or {}
+        for method in preset_spec.get("methods", config["methods"]):
             spec = METHODS[method]
-            fractions = [float(f) for f in config["fractions"]] if spec.uses_fraction else [1.0]
-            for fraction in fractions:
-                seeds = [0] if spec.task == "baseline" else per_fraction.get(fraction, config["seeds"])
+            fractions = preset_spec.get("fractions", config["fractions"]) if spec.uses_fraction else [1.0]
+            for fraction in map(float, fractions):
+                seeds = per_fraction.get(fraction, config["seeds"])
                 rows += [
                     {"preset": preset, "method": method, "fraction": fraction, "seed": int(seed)}
                     for seed in seeds
@@ -196,7 +199,8 @@ def row_recipe_args(
     """The recipe and its arguments (study_args.yaml) for one row; `init_from` is the row's SSL checkpoint.
 
     Sections of ``recipe_args`` merge in order: ``common``, the recipe's (``finetune`` / ``anomaly``), then
-    ``linear_probe``, ``regression`` and ``fraction_<f>`` where they apply.
+    ``linear_probe``, ``regression``, ``method_<name>`` (e.g. a shorter schedule for a slower network) and
+    ``fraction_<f>`` where they apply.
     """
     spec = METHODS[row["method"]]
     if spec.recipe == "anomaly":
@@ -204,13 +208,14 @@ def row_recipe_args(
         return "anomaly", _merged_args(
             config,
             "anomaly",
+            f"method_{row['method']}",
             model_type=model.get("model_type"),
             model_config=model.get("model_config"),
             seed=row["seed"],
         )
     sections = ["finetune"] + (["linear_probe"] if spec.linear_probe else [])
     sections += ["regression"] if spec.task == "regression" else []
-    sections += [f"fraction_{row['fraction']:g}"]
+    sections += [f"method_{row['method']}", f"fraction_{row['fraction']:g}"]
     model = {} if spec.pretrain else config["models"][spec.model]
     return "finetune", _merged_args(
         config,
@@ -234,6 +239,7 @@ class _StudyRunner:
             PartialState()
         )  # several processes under `accelerate launch`: one DDP group for every run
         self.launched: list[str] = []
+        self.datasets: dict[str, tuple[Path, dict[str, Any]]] = {}  # folder under data/ -> (path, record)
         self.pretrain_records: dict[str, dict[str, Any]] = {}
 
     def _write(self, path: Path, text: str) -> None:
@@ -270,18 +276,32 @@ class _StudyRunner:
         return record
 
     # ---- data and pre-training -----------------------------------------------------------------------
-    def build_dataset(self, name: str) -> tuple[Path, dict[str, Any]]:
+    def build_dataset(self, name: str, unlabelled: bool = False) -> tuple[Path, dict[str, Any]]:
+        """The preset's labelled pool, or (``unlabelled``) its pool for SSL pre-training: a preset's
+        ``unlabelled_per_class`` images per class made with another seed (``unlabelled_seed``, default
+        ``seed + 1``), so that no image of the labelled pool's splits is among them; 95% train, 5%
+        validation, no test split. Without ``unlabelled_per_class`` pre-training uses the labelled pool."""
         with self.state.main_process_first():  # the main process builds; the others then find it built
-            return self._build_dataset(name)
+            return self._build_dataset(name, unlabelled)
 
-    def _build_dataset(self, name: str) -> tuple[Path, dict[str, Any]]:
+    def _build_dataset(self, name: str, unlabelled: bool) -> tuple[Path, dict[str, Any]]:
         from ..data.build import build_simulated_dataset
 
         spec = {"preset": name, **(self.config["presets"][name] or {})}
-        data_dir = self.out / "data" / name
+        unlabelled = unlabelled and bool(spec.get("unlabelled_per_class"))
+        if unlabelled:
+            seed = int(spec.get("unlabelled_seed", int(spec.get("seed", 0)) + 1))
+            spec.update(
+                n_per_class=spec["unlabelled_per_class"], split_fractions=(0.95, 0.05, 0.0), seed=seed
+            )
+        folder = f"{name}_unlabelled" if unlabelled else name
+        if folder in self.datasets:
+            return self.datasets[folder]
+        data_dir = self.out / "data" / folder
         marker = data_dir / "study_built.json"
         if marker.exists():
-            return data_dir, json.loads(marker.read_text())
+            self.datasets[folder] = data_dir, json.loads(marker.read_text())
+            return self.datasets[folder]
         kwargs = {
             "preset": spec["preset"],
             "n_per_class": int(spec.get("n_per_class", 1000)),
@@ -299,6 +319,7 @@ class _StudyRunner:
             f"build_simulated_dataset({str(data_dir)!r}, {arguments})", self.device, started_at, start
         )
         marker.write_text(json.dumps(record, indent=2))
+        self.datasets[folder] = data_dir, record
         return data_dir, record
 
     def pretrain(self, kind: str, preset: str, seed: int, dataset: Path) -> Path:
@@ -324,13 +345,12 @@ class _StudyRunner:
         spec = METHODS[row["method"]]
         run_dir = self.row_dir(row)
         if spec.task == "baseline":
-            record, metrics, validation = self._radial_profile(run_dir, dataset)
+            record, metrics, validation = self._radial_profile(run_dir, dataset, row)
         else:
-            init_from = (
-                str(self.pretrain(spec.pretrain, row["preset"], row["seed"], dataset))
-                if spec.pretrain
-                else None
-            )
+            init_from = None
+            if spec.pretrain:
+                pool, _ = self.build_dataset(row["preset"], unlabelled=True)
+                init_from = str(self.pretrain(spec.pretrain, row["preset"], row["seed"], pool))
             recipe, args = row_recipe_args(self.config, row, init_from)
             record = self._run(recipe, run_dir, args, dataset)
             saved = json.loads((run_dir / "metrics.json").read_text())
@@ -342,22 +362,39 @@ class _StudyRunner:
             }
         return {**row, "dir": str(run_dir), "metrics": metrics, "validation": validation, **record}
 
-    def _radial_profile(self, run_dir: Path, dataset: Path):
+    def _radial_profile(self, run_dir: Path, dataset: Path, row: dict[str, Any]):
         with self.state.main_process_first():  # the main process fits it; the others then read its files
-            return self._fit_radial_profile(run_dir, dataset)
+            return self._fit_radial_profile(run_dir, dataset, row)
 
-    def _fit_radial_profile(self, run_dir: Path, dataset: Path):
+    def _fit_radial_profile(self, run_dir: Path, dataset: Path, row: dict[str, Any]):
+        """The radial-profile baseline on the networks' inputs (the runs' image size and normalisation) with
+        the labels a network of the same fraction and seed trains on; also on the stored images."""
         from ..evaluation.baselines import radial_profile_baseline_on_dataset
+        from ..image_processing_lens import LensImageProcessor
 
         record_path = run_dir / "study_run.json"
         if (run_dir / "metrics.json").exists() and record_path.exists():
             return json.loads(record_path.read_text()), json.loads((run_dir / "metrics.json").read_text()), {}
         started_at, start = _now(), time.perf_counter()
-        result = radial_profile_baseline_on_dataset(dataset)
-        metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in result.items()}
+        common = (self.config.get("recipe_args") or {}).get("common") or {}
+        selection = {"label_fraction": row["fraction"], "seed": row["seed"]}
+        stored = radial_profile_baseline_on_dataset(dataset, **selection)
+        size = common.get("image_size")
+        inputs = stored
+        if size:
+            processor = LensImageProcessor(
+                size=size, do_resize=True, normalization=common.get("normalization", "minmax")
+            )
+            inputs = radial_profile_baseline_on_dataset(dataset, image_processor=processor, **selection)
+        metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in inputs.items()}
+        metrics["auc_macro_stored_images"] = stored["macro_auc"]
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        command = f"radial_profile_baseline(train -> test of {dataset}) (16 radial bins, logistic regression)"
+        command = (
+            f"radial_profile_baseline_on_dataset({str(dataset)!r}, label_fraction={row['fraction']}, "
+            f"seed={row['seed']}) (16 radial bins, logistic regression) on "
+            + (f"the networks' {size} px inputs and on the stored images" if size else "the stored images")
+        )
         record = _record(command, self.device, started_at, start)
         record_path.write_text(json.dumps(record, indent=2))
         return record, metrics, {}
@@ -432,14 +469,12 @@ def run_study(
     runner = _StudyRunner(config, device_description())
     runner.out.mkdir(parents=True, exist_ok=True)
     planned = plan_rows(config)
-    datasets, rows, failed = {}, [], []
+    rows, failed = [], []
     if finished_only:
         planned = [row for row in planned if (runner.row_dir(row) / "metrics.json").exists()]
     for row in tqdm(planned, desc="study", disable=not progress):
         try:
-            if row["preset"] not in datasets:
-                datasets[row["preset"]] = runner.build_dataset(row["preset"])
-            rows.append(runner.run_row(row, datasets[row["preset"]][0]))
+            rows.append(runner.run_row(row, runner.build_dataset(row["preset"])[0]))
         except Exception as error:  # noqa: BLE001 - recorded and reported; the other rows still run
             if not keep_going:
                 raise
@@ -467,7 +502,7 @@ def run_study(
         plot_path=plot.name if plot else None,
         setup_runs=[
             {"preset": name, "step": "build dataset", "seed": None, **record}
-            for name, (_, record) in datasets.items()
+            for name, (_, record) in runner.datasets.items()
         ]
         + [{**record, "step": f"pretrain {record['kind']}"} for record in runner.pretrain_records.values()],
         heading=config.get("results_heading", "## Benchmark study"),
@@ -478,7 +513,7 @@ def run_study(
     summary = {
         "config": {key: value for key, value in config.items() if key != "targets"},
         "device": runner.device,
-        "datasets": {name: {"dir": str(path), **record} for name, (path, record) in datasets.items()},
+        "datasets": {name: {"dir": str(path), **record} for name, (path, record) in runner.datasets.items()},
         "pretraining": list(runner.pretrain_records.values()),
         "rows": rows,
         "failed": failed,

@@ -46,6 +46,7 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
     assert keys == [
         ("mae_linear_probe", 0.5),
         ("mae_linear_probe", 1.0),
+        ("radial_profile", 0.5),
         ("radial_profile", 1.0),
         ("vit", 0.5),
         ("vit", 1.0),
@@ -62,6 +63,15 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
             assert 0.0 <= row["validation"]["auc_macro"] <= 1.0
     [pretraining] = study["pretraining"]
     assert pretraining["command"].startswith("pretrain_mae --config")
+    # MAE pre-trains on the unlabelled pool: another seed, no test split
+    pool = out / "data" / "model_ii_unlabelled"
+    assert f"--dataset {pool} " in pretraining["command"]
+    assert "seed=1" in study["datasets"]["model_ii_unlabelled"]["command"]
+    assert "n_per_class=30" in study["datasets"]["model_ii_unlabelled"]["command"]
+    # the radial-profile baseline fits on the labels the networks of its fraction train on, at their image size
+    radial = {row["fraction"]: row for row in study["rows"] if row["method"] == "radial_profile"}
+    assert "label_fraction=0.5" in radial[0.5]["command"] and "label_fraction=1.0" in radial[1.0]["command"]
+    assert {"auc_macro", "auc_macro_stored_images"} <= set(radial[0.5]["metrics"])
     assert {group["method"] for group in study["table"]} == {"vit", "mae_linear_probe", "radial_profile"}
     shortcut, ssl = study["targets"]
     assert shortcut["status"] == ("met" if shortcut["value"] <= 0.75 else "missed")
@@ -106,6 +116,23 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
     }
     assert ("vit", 0.5) not in reported and ("vit", 1.0) in reported and len(reported) == len(keys) - 1
     assert "| model_ii | vit | 50% |" not in (out / "RESULTS_section.md").read_text()
+
+
+def test_method_sections_and_fraction_sections_merge_in_order():
+    config = {
+        "models": {"resnet18": {"model_type": "deeplense_cnn"}},
+        "recipe_args": {
+            "common": {"max_steps": 10, "learning_rate": 0.1},
+            "finetune": {"max_steps": 20},
+            "method_resnet18": {"max_steps": 30, "eval_steps": 5},
+            "fraction_0.01": {"max_steps": 40},
+        },
+    }
+    row = {"preset": "p", "method": "resnet18", "fraction": 0.1, "seed": 2}
+    _, args = row_recipe_args(config, row)
+    assert (args["max_steps"], args["eval_steps"], args["learning_rate"], args["seed"]) == (30, 5, 0.1, 2)
+    _, args = row_recipe_args(config, {**row, "fraction": 0.01})
+    assert (args["max_steps"], args["eval_steps"]) == (40, 5)
 
 
 def _row(method, fraction, seed, **metrics):
@@ -213,7 +240,12 @@ def test_markdown_lists_groups_published_figures_and_commands():
     ]
     text = results_markdown(rows, aggregate_rows(rows), heading="## Study")
     assert text.startswith("## Study")
-    assert "| model_ii | vit | 100% | 1 | 0.900 | 0.950 | — | — |" in text
+    # no radial-profile row: no baseline and no margin
+    assert "| model_ii | vit | 100% | 1 | 0.900 | — | — | 0.950 | — | — |" in text
+    with_baseline = [*rows, _row("radial_profile", 1.0, 0, auc_macro=0.75)]
+    text_with_baseline = results_markdown(with_baseline, aggregate_rows(with_baseline))
+    assert "| model_ii | vit | 100% | 1 | 0.900 | 0.750 | +0.150 | 0.950 | — | — |" in text_with_baseline
+    assert "| model_ii | radial_profile | 100% | 1 | 0.750 | 0.750 | — |" in text_with_baseline
     assert "| model_ii | anomaly | 1 | — | 0.930 |" in text
     assert "0.999 / 0.999 / 1.0" not in text  # physical preset: no published figure beside it
     replica = [{**row, "preset": "deeplense_model_ii"} for row in rows]
@@ -257,8 +289,9 @@ def assert_every_recipe_accepts_its_arguments(config, rows, preset, tmp_path):
 def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, num_presets, num_seeds):
     config = load_study_config(CONFIGS / name)
     rows = plan_rows(config)
-    # per preset: 8 classification methods x 3 fractions x seeds, regression + anomaly x seeds, radial profile
-    assert len(rows) == num_presets * (8 * 3 * num_seeds + 2 * num_seeds + 1)
+    # per preset: 8 classification methods and the radial-profile baseline x 3 fractions x seeds, regression +
+    # anomaly x seeds
+    assert len(rows) == num_presets * (9 * 3 * num_seeds + 2 * num_seeds)
     assert set(config["methods"]) == set(METHODS)
     assert {target["preset"] for target in config["targets"]} == set(config["presets"])
     assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii", tmp_path)
@@ -267,9 +300,16 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
 def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_arguments(tmp_path):
     config = load_study_config(CONFIGS / "study_cpu.yaml")
     rows = plan_rows(config)
-    assert set(config["presets"]) == {"deeplense_model_ii", "deeplense_model_ii_controlled", "model_ii"}
-    # per preset: 7 classification methods x (3 seeds at 1% and 10% + 1 at 100%), regression, anomaly, radial
-    assert len(rows) == 3 * (7 * (3 + 3 + 1) + 3)
+    main = {"deeplense_model_ii", "deeplense_model_ii_controlled", "model_ii"}
+    ablations = {"model_ii_noiseless", "model_ii_fixed_lens", "model_ii_uncompensated"}
+    assert set(config["presets"]) == main | ablations
+    # per main preset: 7 classification methods and the radial-profile baseline x (3 seeds at 1% and 10% + 1 at
+    # 100%), regression, anomaly; per ablation: ResNet-18 and the baseline at 100%
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2
+    assert {(r["method"], r["fraction"]) for r in rows if r["preset"] in ablations} == {
+        ("resnet18", 1.0),
+        ("radial_profile", 1.0),
+    }
     vit_seeds = {
         (r["fraction"], r["seed"]) for r in rows if r["method"] == "vit" and r["preset"] == "model_ii"
     }
