@@ -171,7 +171,9 @@ def evaluate_encoder(
         encoder = encoder_of(model_or_path)
         if device is not None:
             encoder.to(device)
-    splits = load_lensing_dataset(dataset) if isinstance(dataset, (str, os.PathLike)) else dataset
+    splits = dataset
+    if isinstance(dataset, (str, os.PathLike)):
+        splits = load_lensing_dataset(dataset).with_format("numpy")  # batches of arrays, not nested lists
     class_names = class_names_of(splits[train_split])
     embed = dict(processor=processor, batch_size=batch_size, progress=progress)
     bank, bank_labels = embed_dataset(encoder, splits[train_split], **embed)
