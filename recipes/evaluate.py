@@ -4,7 +4,9 @@
 
 The task follows the checkpoint: a classifier gets accuracy, ROC AUC (macro, per class), ROC curves and
 a confusion matrix; a regressor MAE/RMSE/R² and a scatter plot (rows with a finite target only); an MAE
-anomaly-score AUCs of `normal_class` against the other classes. `--cam` draws Grad-CAM (CNN, hybrid) or
+anomaly-score AUCs of `normal_class` against the other classes; `--task knn` (any pre-trained encoder: MAE, SimCLR,
+or a classifier's backbone) a weighted kNN classification of the frozen embeddings (k=20, T=0.07, the train split
+as memory bank, `hf_deeplense.evaluation.evaluate_encoder`) and their t-SNE map. `--cam` draws Grad-CAM (CNN, hybrid) or
 attention-rollout (ViT) overlays of the first images. Writes `metrics.json` and `plots/` to `output_dir`.
 """
 
@@ -24,6 +26,7 @@ from transformers import (
 
 from hf_deeplense.data import LensingCollator
 from hf_deeplense.data.selection import class_names_of, finite_target_rows
+from hf_deeplense.evaluation import evaluate_encoder
 from hf_deeplense.evaluation.cam import write_cam_overlays
 from hf_deeplense.evaluation.inference import anomaly_scores, predict_dataset
 from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
@@ -45,11 +48,15 @@ class EvaluateArguments:
     output_dir: str = field(metadata={"help": "Where metrics.json and plots/ are written."})
     task: str | None = field(
         default=None,
-        metadata={"help": "classification, regression or anomaly; default: from the checkpoint."},
+        metadata={"help": "classification, regression, anomaly or knn; default: from the checkpoint."},
     )
     target_column: str = field(default="log10_m_a", metadata={"help": "Regression target column."})
     normal_class: str = field(
         default="no_sub", metadata={"help": "Anomaly task: the class the MAE was trained on."}
+    )
+    knn_k: int = field(default=20, metadata={"help": "knn task: neighbours of the vote."})
+    knn_temperature: float = field(
+        default=0.07, metadata={"help": "knn task: temperature of the vote weights."}
     )
     batch_size: int = field(default=64, metadata={"help": "Images per forward pass."})
     cam: bool = field(default=False, metadata={"help": "Write class-activation-map overlays."})
@@ -71,6 +78,8 @@ def infer_task(model: str) -> str:
 def main(args=None) -> dict[str, float]:
     eval_args, data_args = parse_recipe_args((EvaluateArguments, DataArguments), args)
     task = eval_args.task or infer_task(eval_args.model)
+    if task == "knn":
+        return _knn(eval_args, data_args)
     model = AUTO_CLASS[task].from_pretrained(eval_args.model).to(eval_args.device).eval()
     processor = AutoImageProcessor.from_pretrained(eval_args.model)
 
@@ -113,6 +122,26 @@ def main(args=None) -> dict[str, float]:
                 class_names=class_names if task == "classification" else None,
                 labels=batch["labels"].tolist() if task == "classification" else None,
             )
+    return _write(eval_args, data_args, task, report)
+
+
+def _knn(eval_args: EvaluateArguments, data_args: DataArguments) -> dict[str, float]:
+    report = evaluate_encoder(
+        eval_args.model,
+        load_splits(data_args),
+        train_split=data_args.train_split,
+        eval_split=data_args.test_split,
+        k=eval_args.knn_k,
+        temperature=eval_args.knn_temperature,
+        output_dir=eval_args.output_dir,
+        batch_size=eval_args.batch_size,
+        device=eval_args.device,
+    )
+    return _write(eval_args, data_args, "knn", report)
+
+
+def _write(eval_args: EvaluateArguments, data_args: DataArguments, task: str, report) -> dict[str, float]:
+    output_dir = Path(eval_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = {"model": eval_args.model, "dataset": data_args.dataset, "task": task, "metrics": report.metrics}
     result.update({"plots": report.plots, "confusion_matrix": report.confusion_matrix})

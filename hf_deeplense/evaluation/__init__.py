@@ -1,5 +1,6 @@
-"""Metrics, plots and class-activation maps for lensing models."""
+"""Metrics, plots and class-activation maps for lensing models; kNN evaluation of pre-trained encoders."""
 
+from .encoder import embed_dataset, encoder_of, evaluate_encoder, knn_classify, load_encoder
 from .metrics import (
     DEEPLENSE_TEST_PREVALENCE,
     METRIC_MODULES,
@@ -23,7 +24,12 @@ __all__ = [
     "classification_metrics",
     "confusion_matrix_from_logits",
     "detection_metrics",
+    "embed_dataset",
+    "encoder_of",
+    "evaluate_encoder",
     "image_classification_evaluator",
+    "knn_classify",
+    "load_encoder",
     "load_metric",
     "make_compute_metrics",
     "metric_module_path",

@@ -1,5 +1,5 @@
 """Figures for lensing runs: ROC curves, confusion matrix, loss curves, MAE reconstructions,
-regression scatter and class-activation overlays.
+regression scatter, class-activation overlays and 2-D maps of embeddings.
 
 Every function writes one PNG (matplotlib's Agg backend, no display needed) and returns its path.
 Images are `(C, H, W)` or `(H, W)` arrays; with several channels the first three are shown as RGB.
@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, auc, roc_curve  # noqa: E402
 
 from .metrics import softmax  # noqa: E402
@@ -25,6 +26,7 @@ __all__ = [
     "plot_binary_roc_curves",
     "plot_cam_overlays",
     "plot_confusion_matrix",
+    "plot_embedding_2d",
     "plot_loss_curves",
     "plot_mae_reconstructions",
     "plot_regression_scatter",
@@ -233,4 +235,38 @@ def plot_cam_overlays(
         if titles is not None:
             axis.set_title(titles[index], fontsize=8)
     figure.suptitle(title)
+    return _save(figure, path)
+
+
+def plot_embedding_2d(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    max_points: int = 2000,
+    seed: int = 0,
+    title: str = "t-SNE of the embeddings",
+) -> str:
+    """A t-SNE map (scikit-learn, cosine distances) of `(num_samples, dim)` embeddings, one colour per class.
+
+    At most `max_points` samples, drawn without replacement with `seed` (t-SNE's cost grows with the square of
+    the sample); the perplexity is 30, or less for small samples (it must stay below the sample size).
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    generator = np.random.default_rng(seed)
+    if len(embeddings) > max_points:
+        keep = np.sort(generator.choice(len(embeddings), max_points, replace=False))
+        embeddings, labels = embeddings[keep], labels[keep]
+    perplexity = min(30.0, (len(embeddings) - 1) / 3)
+    points = TSNE(
+        n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=seed
+    ).fit_transform(embeddings)  # (num_samples, 2)
+    figure, axis = plt.subplots(figsize=(5.5, 5))
+    for index, name in enumerate(class_names):
+        selected = points[labels == index]
+        if len(selected):
+            axis.scatter(selected[:, 0], selected[:, 1], s=6, alpha=0.7, label=f"{name} ({len(selected)})")
+    axis.set(title=title, xticks=[], yticks=[])
+    axis.legend(markerscale=2)
     return _save(figure, path)

@@ -1,10 +1,12 @@
 """Training runs on top of `transformers.Trainer`: one function per recipe (`finetune`, `pretrain_mae`,
 `pretrain_simclr`, `anomaly`, `lens_finding`, `domain_adapt`), each taking the recipe's command-line arguments and
-returning its metrics, and the pieces they share (arguments, data, models, trainer, artifacts)."""
+returning its metrics, the pieces they share (arguments, data, models, trainer, artifacts), and the evaluation of a
+pre-trained encoder (`evaluate_pretrained`: kNN and an optional linear probe)."""
 
 from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
 from .domain_adaptation import DomainAdaptArguments, domain_adapt
+from .encoder_eval import EncoderEvalArguments, evaluate_pretrained
 from .finetune import FinetuneArguments, finetune
 from .lens_finding import LensFindingArguments, lens_finding
 from .pretrain import AnomalyArguments, MAEArguments, SimCLRArguments, anomaly, pretrain_mae, pretrain_simclr
@@ -13,6 +15,7 @@ from .trainer import end_run
 __all__ = [
     "AnomalyArguments",
     "DomainAdaptArguments",
+    "EncoderEvalArguments",
     "EvalHistoryJsonCallback",
     "FinetuneArguments",
     "ImageLoggingCallback",
@@ -23,6 +26,7 @@ __all__ = [
     "anomaly",
     "domain_adapt",
     "end_run",
+    "evaluate_pretrained",
     "finetune",
     "json_safe",
     "lens_finding",

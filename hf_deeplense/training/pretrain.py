@@ -8,6 +8,10 @@
   the evaluation is the NT-Xent loss of held-out views.
 - `anomaly`: an MAE trained on the `normal_class` images only; its reconstruction error
   (`model.anomaly_score`) scores the test split, reported as ROC AUCs against the other classes.
+
+`pretrain_mae` and `pretrain_simclr` also take `EncoderEvalArguments`: `--knn_eval true` ends the run with a kNN
+classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
+(`training.encoder_eval`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
 from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
+from .encoder_eval import EncoderEvalArguments, check_knn_eval, knn_eval_of_run
 from .modeling import build_pretraining_model, num_parameters
 from .trainer import LensingTrainer, start_run
 
@@ -102,9 +107,10 @@ def _train(
 def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     """Pre-train a masked autoencoder. `args`: the command line of `MAEArguments`, `DataArguments`, `LensingTrainingArguments`
     (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the reconstruction loss of the validation images)."""
-    mae_args, data_args, training_args = parse_recipe_args(
-        (MAEArguments, DataArguments, LensingTrainingArguments), args
+    mae_args, data_args, training_args, knn_args = parse_recipe_args(
+        (MAEArguments, DataArguments, LensingTrainingArguments, EncoderEvalArguments), args
     )
+    check_knn_eval(knn_args, data_args)
     publish_to = start_run(training_args)
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
@@ -146,9 +152,13 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
         plots["MAE reconstructions"] = write_mae_reconstructions(
             trainer.model, fixed_batch["pixel_values"], path
         )
+    if trainer.is_world_process_zero():
+        knn = knn_eval_of_run(trainer.model, processor, knn_args, data_args, training_args)
+        metrics.update(knn.metrics)
+        plots.update(knn.plots)
     finish_run(
         trainer,
-        (mae_args, data_args, training_args),
+        (mae_args, data_args, training_args, knn_args),
         task="pretraining",
         metrics=metrics,
         image_processor=processor,
@@ -164,9 +174,10 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
 def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
     """SimCLR pre-training of a backbone. `args`: the command line of `SimCLRArguments`, `DataArguments`, `LensingTrainingArguments`
     (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the NT-Xent loss of held-out views)."""
-    simclr_args, data_args, training_args = parse_recipe_args(
-        (SimCLRArguments, DataArguments, LensingTrainingArguments), args
+    simclr_args, data_args, training_args, knn_args = parse_recipe_args(
+        (SimCLRArguments, DataArguments, LensingTrainingArguments, EncoderEvalArguments), args
     )
+    check_knn_eval(knn_args, data_args)
     publish_to = start_run(training_args)
     training_args.prediction_loss_only = True  # the evaluation is the NT-Xent loss of held-out views
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
@@ -186,13 +197,18 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
     collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
     trainer = _train(model, training_args, train, with_row_index(eval_set), collator)
 
-    metrics = trainer.evaluate() if eval_set is not None else {}
+    metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
+    if trainer.is_world_process_zero():
+        knn = knn_eval_of_run(trainer.model, processor, knn_args, data_args, training_args)
+        metrics.update(knn.metrics)
+        plots.update(knn.plots)
     finish_run(
         trainer,
-        (simclr_args, data_args, training_args),
+        (simclr_args, data_args, training_args, knn_args),
         task="pretraining",
         metrics=metrics,
         image_processor=processor,
+        plots=plots,
         headline=("eval NT-Xent loss", "eval_loss"),
         **card_dataset_fields(data_args.dataset),
         description=f"SimCLR pre-training ({backbone} backbone) on {source}.",

@@ -5,6 +5,7 @@ import pytest
 from hf_deeplense.evaluation.plots import (
     plot_cam_overlays,
     plot_confusion_matrix,
+    plot_embedding_2d,
     plot_loss_curves,
     plot_mae_reconstructions,
     plot_regression_scatter,
@@ -66,3 +67,13 @@ def test_regression_scatter(tmp_path, rng):
     _read_png(
         plot_regression_scatter(targets, targets + rng.normal(0, 0.1, size=50), tmp_path / "scatter.png")
     )
+
+
+def test_embedding_map_subsamples_reproducibly_and_takes_tiny_samples(tmp_path, rng):
+    labels = rng.integers(0, 3, size=300)
+    embeddings = rng.normal(size=(300, 8)) + 3 * np.eye(8)[labels]
+    first = plot_embedding_2d(embeddings, labels, ["a", "b", "c"], tmp_path / "a.png", max_points=60, seed=1)
+    again = plot_embedding_2d(embeddings, labels, ["a", "b", "c"], tmp_path / "b.png", max_points=60, seed=1)
+    _read_png(first)
+    assert open(first, "rb").read() == open(again, "rb").read()  # the same points, the same map
+    _read_png(plot_embedding_2d(embeddings[:5], labels[:5], ["a", "b", "c"], tmp_path / "few.png"))
