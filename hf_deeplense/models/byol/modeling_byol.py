@@ -182,6 +182,15 @@ class DeepLenseBYOLModel(DeepLenseBYOLPreTrainedModel):
                     target_parameter.copy_(online_parameter)
                 target.requires_grad_(False)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with the target frozen again (loading makes new parameters)."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) on request
+        for _, ema_module in model.momentum_pairs():
+            ema_module.requires_grad_(False)
+        return loaded
+
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(online module, target module) pairs: `target = m * target + (1 - m) * online` after each step."""
         return [(self.backbone, self.target_backbone), (self.projection_head, self.target_projection_head)]

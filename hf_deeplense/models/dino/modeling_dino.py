@@ -174,6 +174,15 @@ class DeepLenseDINOModel(DeepLenseDINOPreTrainedModel):
                     teacher_parameter.copy_(student_parameter)
                 teacher.requires_grad_(False)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with the teacher frozen again (loading makes new parameters)."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) on request
+        for _, ema_module in model.momentum_pairs():
+            ema_module.requires_grad_(False)
+        return loaded
+
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(student module, teacher module) pairs: `teacher = m * teacher + (1 - m) * student` after each step."""
         return [(self.student_backbone, self.backbone), (self.student_head, self.teacher_head)]
