@@ -144,23 +144,26 @@ def random_square_crops(
     """
     if not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError(f"scale must be (min, max) with 0 < min <= max <= 1, got {scale}")
-    batch, channels = pixel_values.shape[:2]
+    batch, channels, _, width = pixel_values.shape
     device, dtype = pixel_values.device, pixel_values.dtype
-    area = scale[0] + (scale[1] - scale[0]) * torch.rand(
-        num_crops * batch, generator=generator, device=device
-    )
+    total = num_crops * batch  # crop-major: crop c of image b is row c * batch + b
+    area = scale[0] + (scale[1] - scale[0]) * torch.rand(total, generator=generator, device=device)
     side = area.sqrt().to(dtype)  # crop side / image side
-    centre = (2 * torch.rand(2, num_crops * batch, generator=generator, device=device, dtype=dtype) - 1) * (
-        1 - side
-    )
+    # the crop's samples stay between the image's outer pixel centres (no padding needed): |centre| <= margin
+    margin = ((1 - 1 / width) - side * (1 - 1 / size)).clamp(min=0)  # normalised coordinates
+    centre = (2 * torch.rand(2, total, generator=generator, device=device, dtype=dtype) - 1) * margin
     theta = torch.zeros(
-        num_crops * batch, 2, 3, device=device, dtype=dtype
-    )  # crop-major: crop c of image b at c * batch + b
+        total, 2, 3, device=device, dtype=dtype
+    )  # sampling grid: scale `side`, shift `centre`
     theta[:, 0, 0] = theta[:, 1, 1] = side
-    theta[:, 0, 2], theta[:, 1, 2] = centre[0], centre[1]  # centre in normalised coordinates [-1, 1]
-    grid = functional.affine_grid(theta, [num_crops * batch, channels, size, size], align_corners=False)
+    theta[:, 0, 2], theta[:, 1, 2] = centre[0], centre[1]
+    grid = functional.affine_grid(theta, [total, channels, size, size], align_corners=False)
     crops = functional.grid_sample(
-        pixel_values.repeat(num_crops, 1, 1, 1), grid, mode="bilinear", align_corners=False
+        pixel_values.repeat(num_crops, 1, 1, 1),
+        grid,
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
     )
     return crops.view(num_crops, batch, channels, size, size)
 
