@@ -10,8 +10,8 @@ from hf_deeplense.data import (
     LensingCollator,
     MultiCropTransform,
     batched_loader,
-    with_row_index,
     lensing_features,
+    with_row_index,
     write_dataset_card,
     write_split,
 )
