@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -211,6 +212,10 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
 
     # The views are needed whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+    if ssl_args.num_local_crops and "local_pixel_values" not in inspect.signature(model.forward).parameters:
+        raise ValueError(
+            f"num_local_crops: {type(model).__name__} takes two views only (local crops are DINO's)"
+        )
     if ssl_args.num_local_crops or ssl_args.global_crop_scale is not None:
         multi_crop = MultiCropTransform(
             ssl_args.num_local_crops,

@@ -84,3 +84,10 @@ def test_pretrain_ssl_runs_and_its_encoder_fine_tunes(config, ema, tiny_dataset,
         assert torch.equal(tensor, weights[f"backbone.{key}"]), key
     expected_backbone = "deeplense_equivariant" if "equivariant" in config else "deeplense_cnn"
     assert classifier.config.backbone_config.model_type == expected_backbone
+
+
+def test_local_crops_need_a_model_that_takes_them(tiny_dataset, tmp_path):
+    from hf_deeplense.training import pretrain_ssl
+
+    with pytest.raises(ValueError, match="local crops are DINO's"):
+        pretrain_ssl([*ssl_args("tiny_simclr", tiny_dataset, tmp_path / "run"), "--num_local_crops", "2"])

@@ -9,6 +9,11 @@ exponential moving average with a cosine momentum schedule (`momentum_pairs`, up
 by `hf_deeplense.training.callbacks.MomentumEncoderCallback`), and its temperature warms up linearly
 (`set_training_progress`).
 
+Views: `hf_deeplense.data.MultiCropTransform` through `LensingCollator(multi_crop=...)`; for 64 px lensing images
+2 global crops over 40-100% of the image area and 4 local crops over 10-40%, square (no aspect-ratio jitter, which would
+fake a lens ellipticity) and resampled to the image size (ViT and hybrid backbones take one input size); that
+class's docstring gives the reasons.
+
 The teacher backbone is `backbone` (the encoder [0] evaluates and the one kept for fine-tuning:
 `hf_deeplense.training.modeling.build_model(task, checkpoint=dino_dir)` loads `backbone.*` into the `deeplense_simclr`
 heads); the student's is `student_backbone`. Backbones are built through `AutoModel` from `config.backbone_config`, as
