@@ -16,7 +16,7 @@ from .convert import (
 from .hub import publish_dataset
 from .iterable import SimulatedLensDataset
 from .loading import check_split_pixels, load_lensing_dataset
-from .transforms import LensingAugment, TwoViewTransform
+from .transforms import LensingAugment, MultiCropTransform, TwoViewTransform
 from .writer import (
     SPLITS,
     lensing_features,
@@ -37,6 +37,7 @@ __all__ = [
     "LayoutError",
     "LensingAugment",
     "LensingCollator",
+    "MultiCropTransform",
     "SimulatedLensDataset",
     "SkipFile",
     "TwoViewTransform",

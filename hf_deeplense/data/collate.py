@@ -21,7 +21,7 @@ from datasets import Array2D, Array3D, Array4D, Array5D, Value
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from .transforms import LensingAugment, TwoViewTransform
+from .transforms import LensingAugment, MultiCropTransform, TwoViewTransform
 
 
 def _stack(values: Any, dtype: torch.dtype) -> Tensor:
@@ -51,7 +51,7 @@ def with_row_index(dataset):
 
 class LensingCollator:
     """Rows -> model batch: stack, process (an image processor), augment; `{"pixel_values", "labels"}` (plus
-    `pixel_values_2` for two views).
+    `pixel_values_2` for two views, and `local_pixel_values` for multi-crop).
 
     Args:
         image_processor: called on the stacked `(batch, C, H, W)` images, e.g. a `LensImageProcessor` that
@@ -63,6 +63,8 @@ class LensingCollator:
             `labels` (self-supervised).
         augment: a `LensingAugment` applied after processing (training only).
         two_views: return `pixel_values` and `pixel_values_2`, two augmentations of each image (SimCLR).
+        multi_crop: a `MultiCropTransform` (DINO): `pixel_values`, `pixel_values_2` (global crops) and
+            `local_pixel_values (batch, num_local_crops, C, H, W)`, instead of `augment` / `two_views`.
         seed: with rows carrying a `row_index` (`with_row_index`), the augmentation of a batch is drawn from a
             generator seeded by `seed` and the batch's row indices in order: it depends on which rows form the
             batch, not on the global RNG, so a run resumed from a checkpoint augments its batches exactly as the
@@ -82,15 +84,19 @@ class LensingCollator:
         two_views: bool = False,
         seed: int | None = None,
         pixel_dtype: torch.dtype = torch.float32,
+        multi_crop: MultiCropTransform | None = None,
     ):
         if two_views and augment is None:
             raise ValueError("two_views=True needs an augment (two identical views teach nothing)")
+        if multi_crop is not None and (two_views or augment is not None):
+            raise ValueError("multi_crop augments its crops itself: give it without augment or two_views")
         self.image_processor = image_processor
         self.label_column = label_column
         self.augment = augment
         self.two_views = TwoViewTransform(augment) if two_views else None
         self.seed = seed
         self.pixel_dtype = pixel_dtype
+        self.multi_crop = multi_crop
 
     def _labels(self, column: Callable[[str], Any]) -> Tensor:
         columns = [self.label_column] if isinstance(self.label_column, str) else list(self.label_column)
@@ -121,7 +127,9 @@ class LensingCollator:
             pixel_values = self.image_processor(pixel_values, return_tensors="pt")["pixel_values"]
         generator = self._generator(column, rows)
         batch: dict[str, Tensor] = {}
-        if self.two_views is not None:
+        if self.multi_crop is not None:
+            batch.update(self.multi_crop(pixel_values, generator=generator))
+        elif self.two_views is not None:
             batch.update(self.two_views(pixel_values, generator=generator))
         elif self.augment is not None:
             batch["pixel_values"] = self.augment(pixel_values, generator=generator)

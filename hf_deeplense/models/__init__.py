@@ -5,12 +5,14 @@ To add an architecture: create `hf_deeplense/models/<arch>/` and add ONE line to
 """
 
 from .auto import AUTO_CLASSES, AutoModelForLensRegression, ModelRegistration, register_model
+from .byol import DeepLenseBYOLConfig, DeepLenseBYOLModel
 from .cnn import (
     DeepLenseCNNConfig,
     DeepLenseCNNForImageClassification,
     DeepLenseCNNForRegression,
     DeepLenseCNNModel,
 )
+from .dino import DeepLenseDINOConfig, DeepLenseDINOModel
 from .equivariant import (
     DeepLenseEquivariantConfig,
     DeepLenseEquivariantForImageClassification,
@@ -35,6 +37,7 @@ from .simclr import (
     DeepLenseSimCLRForRegression,
     DeepLenseSimCLRModel,
 )
+from .simsiam import DeepLenseSimSiamConfig, DeepLenseSimSiamModel
 from .vit import (
     DeepLenseViTConfig,
     DeepLenseViTForImageClassification,
@@ -77,6 +80,11 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         regression_class=DeepLenseSimCLRForRegression,
         pretraining_class=DeepLenseSimCLRModel,
     ),
+    # Self-supervised models without heads of their own: their `backbone` fine-tunes in the SimCLR heads
+    # (`hf_deeplense.training.modeling.DOWNSTREAM_MODEL_TYPE`).
+    ModelRegistration(DeepLenseDINOConfig, DeepLenseDINOModel, pretraining_class=DeepLenseDINOModel),
+    ModelRegistration(DeepLenseBYOLConfig, DeepLenseBYOLModel, pretraining_class=DeepLenseBYOLModel),
+    ModelRegistration(DeepLenseSimSiamConfig, DeepLenseSimSiamModel, pretraining_class=DeepLenseSimSiamModel),
     ModelRegistration(
         DeepLenseLensFinderConfig,
         DeepLenseLensFinderModel,
@@ -91,10 +99,14 @@ __all__ = [
     "AUTO_CLASSES",
     "MODEL_REGISTRY",
     "AutoModelForLensRegression",
+    "DeepLenseBYOLConfig",
+    "DeepLenseBYOLModel",
     "DeepLenseCNNConfig",
     "DeepLenseCNNForImageClassification",
     "DeepLenseCNNForRegression",
     "DeepLenseCNNModel",
+    "DeepLenseDINOConfig",
+    "DeepLenseDINOModel",
     "DeepLenseEquivariantConfig",
     "DeepLenseEquivariantForImageClassification",
     "DeepLenseEquivariantForRegression",
@@ -113,6 +125,8 @@ __all__ = [
     "DeepLenseSimCLRForImageClassification",
     "DeepLenseSimCLRForRegression",
     "DeepLenseSimCLRModel",
+    "DeepLenseSimSiamConfig",
+    "DeepLenseSimSiamModel",
     "DeepLenseViTConfig",
     "DeepLenseViTForImageClassification",
     "DeepLenseViTForRegression",

@@ -1,15 +1,24 @@
 """Training runs on top of `transformers.Trainer`: one function per recipe (`finetune`, `pretrain_mae`,
-`pretrain_simclr`, `anomaly`, `lens_finding`, `domain_adapt`), each taking the recipe's command-line arguments and
-returning its metrics, the pieces they share (arguments, data, models, trainer, artifacts), and the evaluation of a
-pre-trained encoder (`evaluate_pretrained`: kNN and an optional linear probe)."""
+`pretrain_simclr`, `pretrain_ssl`, `anomaly`, `lens_finding`, `domain_adapt`), each taking the recipe's command-line
+arguments and returning its metrics, the pieces they share (arguments, data, models, trainer, artifacts), and the
+evaluation of a pre-trained encoder (`evaluate_pretrained`: kNN and an optional linear probe)."""
 
 from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
-from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
+from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback, json_safe
 from .domain_adaptation import DomainAdaptArguments, domain_adapt
 from .encoder_eval import EncoderEvalArguments, evaluate_pretrained
 from .finetune import FinetuneArguments, finetune
 from .lens_finding import LensFindingArguments, lens_finding
-from .pretrain import AnomalyArguments, MAEArguments, SimCLRArguments, anomaly, pretrain_mae, pretrain_simclr
+from .pretrain import (
+    AnomalyArguments,
+    MAEArguments,
+    SimCLRArguments,
+    SSLArguments,
+    anomaly,
+    pretrain_mae,
+    pretrain_simclr,
+    pretrain_ssl,
+)
 from .trainer import end_run
 
 __all__ = [
@@ -22,6 +31,8 @@ __all__ = [
     "LensFindingArguments",
     "LensingTrainingArguments",
     "MAEArguments",
+    "MomentumEncoderCallback",
+    "SSLArguments",
     "SimCLRArguments",
     "anomaly",
     "domain_adapt",
@@ -35,4 +46,5 @@ __all__ = [
     "parse_recipe_args",
     "pretrain_mae",
     "pretrain_simclr",
+    "pretrain_ssl",
 ]

@@ -31,7 +31,13 @@ __all__ = [
 ]
 
 # Pre-training architectures without heads of their own, and the architecture whose heads load their encoder.
-DOWNSTREAM_MODEL_TYPE = {"deeplense_mae": "deeplense_vit"}
+# DINO, BYOL and SimSiam keep the encoder to fine-tune under `backbone.*`, as SimCLR does: its heads load it.
+DOWNSTREAM_MODEL_TYPE = {
+    "deeplense_mae": "deeplense_vit",
+    "deeplense_dino": "deeplense_simclr",
+    "deeplense_byol": "deeplense_simclr",
+    "deeplense_simsiam": "deeplense_simclr",
+}
 
 TASKS = ("classification", "regression")
 

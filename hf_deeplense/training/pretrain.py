@@ -4,33 +4,36 @@
   simulated on the fly (`--simulate PRESET`, an endless stream: set `max_steps`); reconstructions of a fixed
   validation batch are drawn at every evaluation (`plots/reconstructions/`, and TensorBoard when it is a tracker).
   The encoder fine-tunes with `finetune --init_from OUTPUT_DIR`.
-- `pretrain_simclr`: SimCLR contrastive pre-training of any registered backbone (`model_config.backbone_config`);
-  the evaluation is the NT-Xent loss of held-out views.
+- `pretrain_ssl`: self-supervised pre-training of any registered backbone (`model_config.backbone_config`) by SimCLR,
+  DINO, BYOL or SimSiam (`model_type`); the evaluation is the method's loss on held-out views. `pretrain_simclr` is
+  the same run with SimCLR's defaults. DINO's teacher and BYOL's target follow their online network through
+  `MomentumEncoderCallback`; `num_local_crops` / `global_crop_scale` give DINO's multi-crop views.
 - `anomaly`: an MAE trained on the `normal_class` images only; its reconstruction error
   (`model.anomaly_score`) scores the test split, reported as ROC AUCs against the other classes.
 
-`pretrain_mae` and `pretrain_simclr` also take `EncoderEvalArguments`: `--knn_eval true` ends the run with a kNN
+`pretrain_mae` and `pretrain_ssl` (so `pretrain_simclr`) also take `EncoderEvalArguments`: `--knn_eval true` ends the run with a kNN
 classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
 (`training.encoder_eval`).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 
-from ..data import LensingAugment, LensingCollator, with_row_index
+from ..data import LensingAugment, LensingCollator, MultiCropTransform, with_row_index
 from ..data.selection import class_names_of, keep_classes
 from ..evaluation.inference import anomaly_scores
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run
-from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
+from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback
 from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
 from .encoder_eval import EncoderEvalArguments, check_knn_eval, knn_eval_of_run
 from .modeling import build_pretraining_model, num_parameters
@@ -39,10 +42,12 @@ from .trainer import LensingTrainer, start_run
 __all__ = [
     "AnomalyArguments",
     "MAEArguments",
+    "SSLArguments",
     "SimCLRArguments",
     "anomaly",
     "pretrain_mae",
     "pretrain_simclr",
+    "pretrain_ssl",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,14 +66,36 @@ class MAEArguments:
 
 
 @dataclass
-class SimCLRArguments:
-    model_type: str = field(default="deeplense_simclr", metadata={"help": "Registered SimCLR model type."})
+class SSLArguments:
+    model_type: str = field(
+        default="deeplense_simclr",
+        metadata={
+            "help": "Self-supervised model type: deeplense_simclr, deeplense_dino, deeplense_byol, deeplense_simsiam."
+        },
+    )
     model_config: dict | str | None = field(
         default=None,
         metadata={
-            "help": "SimCLR config (mapping or JSON): backbone_config, projection_dim, temperature, ..."
+            "help": "Model config (mapping or JSON): backbone_config and the method's fields (projection_dim, ...)."
         },
     )
+    num_local_crops: int = field(
+        default=0, metadata={"help": "Multi-crop (DINO): local crops per image besides the two global crops."}
+    )
+    global_crop_scale: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "Multi-crop: (min, max) fraction of the image area of a global crop, e.g. 0.4 1.0. Unset with "
+            "num_local_crops 0: two augmented views of the whole image (SimCLR)."
+        },
+    )
+    local_crop_scale: list[float] = field(
+        default_factory=lambda: [0.1, 0.4],
+        metadata={"help": "Multi-crop: (min, max) fraction of the image area of a local crop."},
+    )
+
+
+SimCLRArguments = SSLArguments  # `pretrain_simclr` takes the same arguments
 
 
 @dataclass
@@ -171,31 +198,47 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     return metrics
 
 
-def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
-    """SimCLR pre-training of a backbone. `args`: the command line of `SimCLRArguments`, `DataArguments`, `LensingTrainingArguments`
-    (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the NT-Xent loss of held-out views)."""
-    simclr_args, data_args, training_args, knn_args = parse_recipe_args(
-        (SimCLRArguments, DataArguments, LensingTrainingArguments, EncoderEvalArguments), args
+def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
+    """Self-supervised pre-training of a backbone (SimCLR, DINO, BYOL or SimSiam). `args`: the command line of
+    `SSLArguments`, `DataArguments`, `LensingTrainingArguments`, `EncoderEvalArguments` (default `sys.argv[1:]`).
+    Returns the final metrics (`eval_loss`: the method's loss on held-out views; `knn_*` with `--knn_eval true`)."""
+    ssl_args, data_args, training_args, knn_args = parse_recipe_args(
+        (SSLArguments, DataArguments, LensingTrainingArguments, EncoderEvalArguments), args
     )
     check_knn_eval(knn_args, data_args)
     publish_to = start_run(training_args)
-    training_args.prediction_loss_only = True  # the evaluation is the NT-Xent loss of held-out views
+    training_args.prediction_loss_only = True  # the evaluation is the loss of held-out views
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
-    model_config = as_dict(simclr_args.model_config)
+    model_config = as_dict(ssl_args.model_config)
     model_config["backbone_config"] = {
         "image_size": processor.size,
         "num_channels": num_channels,
         **as_dict(model_config.get("backbone_config")),
     }
-    model = AutoModel.from_config(AutoConfig.for_model(simclr_args.model_type, **model_config))
+    model = build_pretraining_model(ssl_args.model_type, model_config)
     backbone = model.config.backbone_config.model_type
+    method = type(model).__name__.removeprefix("DeepLense").removesuffix("Model")
     logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, num_parameters(model))
 
-    # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
+    # The views are needed whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-    collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
-    trainer = _train(model, training_args, train, with_row_index(eval_set), collator)
+    if ssl_args.num_local_crops and "local_pixel_values" not in inspect.signature(model.forward).parameters:
+        raise ValueError(
+            f"num_local_crops: {type(model).__name__} takes two views only (local crops are DINO's)"
+        )
+    if ssl_args.num_local_crops or ssl_args.global_crop_scale is not None:
+        multi_crop = MultiCropTransform(
+            ssl_args.num_local_crops,
+            ssl_args.global_crop_scale or (0.4, 1.0),
+            ssl_args.local_crop_scale,
+            augment,
+        )
+        collator = LensingCollator(processor, None, multi_crop=multi_crop, seed=training_args.seed)
+    else:
+        collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
+    callbacks = [MomentumEncoderCallback()] if hasattr(model, "momentum_pairs") else []
+    trainer = _train(model, training_args, train, with_row_index(eval_set), collator, callbacks=callbacks)
 
     metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
     if trainer.is_world_process_zero():
@@ -204,17 +247,23 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
         plots.update(knn.plots)
     finish_run(
         trainer,
-        (simclr_args, data_args, training_args, knn_args),
+        (ssl_args, data_args, training_args, knn_args),
         task="pretraining",
         metrics=metrics,
         image_processor=processor,
         plots=plots,
-        headline=("eval NT-Xent loss", "eval_loss"),
+        headline=(f"eval {method} loss", "eval_loss"),
         **card_dataset_fields(data_args.dataset),
-        description=f"SimCLR pre-training ({backbone} backbone) on {source}.",
+        description=f"{method} pre-training ({backbone} backbone) on {source}.",
         repo_id=publish_to,
     )
     return metrics
+
+
+def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
+    """SimCLR pre-training of a backbone: `pretrain_ssl` (whose `model_type` defaults to `deeplense_simclr`).
+    Returns the final metrics (`eval_loss`: the NT-Xent loss of held-out views)."""
+    return pretrain_ssl(args)
 
 
 def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:

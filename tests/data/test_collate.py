@@ -8,8 +8,10 @@ from hf_deeplense.data import (
     BatchedLensingDataset,
     LensingAugment,
     LensingCollator,
+    MultiCropTransform,
     batched_loader,
     lensing_features,
+    with_row_index,
     write_dataset_card,
     write_split,
 )
@@ -69,6 +71,26 @@ def test_augment_and_two_views(dataset):
         torch.testing.assert_close(view.flatten(1).sort().values, plain.flatten(1).sort().values)
     with pytest.raises(ValueError, match="augment"):
         LensingCollator(two_views=True)
+
+
+def test_multi_crop(dataset):
+    data = with_row_index(dataset).with_format("numpy")
+    rows = [data[i] for i in range(4)]
+    collator = LensingCollator(label_column=None, multi_crop=MultiCropTransform(2), seed=0)
+    batch = collator(rows)
+    assert set(batch) == {"pixel_values", "pixel_values_2", "local_pixel_values"}
+    assert batch["pixel_values"].shape == (4, 1, 8, 8) and batch["local_pixel_values"].shape == (
+        4,
+        2,
+        1,
+        8,
+        8,
+    )
+    assert not torch.equal(batch["pixel_values"], batch["pixel_values_2"])
+    again = collator(rows)  # seeded by the rows: the same crops
+    assert all(torch.equal(batch[name], again[name]) for name in batch)
+    with pytest.raises(ValueError, match="multi_crop"):
+        LensingCollator(augment=LensingAugment(), multi_crop=MultiCropTransform(2))
 
 
 def test_batched_loader_reads_columns(dataset):

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from hf_deeplense.data import LensingAugment, TwoViewTransform
+from hf_deeplense.data import LensingAugment, MultiCropTransform, TwoViewTransform
+from hf_deeplense.data.transforms import random_square_crops
 
 
 def d4_images(image):
@@ -129,3 +130,45 @@ def test_augment_equals_the_plain_reference(kwargs):
         torch.testing.assert_close(
             augment(images, generator=torch.Generator().manual_seed(4)), expected, rtol=0, atol=0
         )
+
+
+def column_ramp(batch: int, size: int) -> torch.Tensor:
+    """Images whose pixel value is the column index: a crop's column slope is its side over the image side."""
+    return torch.arange(size, dtype=torch.float32).expand(batch, 1, size, size).clone()
+
+
+def test_full_area_square_crops_are_the_image():
+    images = torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    crops = random_square_crops(images, 2, (1.0, 1.0), 8, generator=torch.Generator().manual_seed(1))
+    assert crops.shape == (2, 3, 2, 8, 8)
+    torch.testing.assert_close(crops, images.expand(2, -1, -1, -1, -1))
+
+
+def test_square_crops_cover_the_requested_area_inside_the_image():
+    images = column_ramp(64, 16)
+    crops = random_square_crops(images, 3, (0.1, 0.4), 16, generator=torch.Generator().manual_seed(0))
+    slopes = crops[..., 1:].diff(dim=-1).mean(dim=(-1, -2, -3))  # (crops, batch): crop side / image side
+    assert ((slopes**2 > 0.1 - 1e-4) & (slopes**2 < 0.4 + 1e-4)).all()
+    assert (slopes**2).max() - (slopes**2).min() > 0.2  # areas spread over the range
+    # inside the image: every column step is the same (a crop reaching past the edge would be clamped there)
+    torch.testing.assert_close(crops.diff(dim=-1), slopes[..., None, None, None].expand(3, 64, 1, 16, 15))
+    # rows are unchanged along a column ramp: a square crop, no rotation
+    torch.testing.assert_close(crops, crops[..., :1, :].expand_as(crops))
+
+
+def test_multi_crop_views():
+    images = column_ramp(5, 16)
+    multi_crop = MultiCropTransform(3, (0.4, 1.0), (0.1, 0.3), LensingAugment(rotate90=False, flip=False))
+    views = multi_crop(images, generator=torch.Generator().manual_seed(0))
+    assert views["pixel_values"].shape == views["pixel_values_2"].shape == (5, 1, 16, 16)
+    assert views["local_pixel_values"].shape == (5, 3, 1, 16, 16)
+    again = multi_crop(images, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(views[name], again[name]) for name in views)  # same generator, same crops
+    global_slopes = (
+        torch.stack([views["pixel_values"], views["pixel_values_2"]])[..., 1:].diff(dim=-1).mean((-1, -2, -3))
+    )
+    local_slopes = views["local_pixel_values"][..., 1:].diff(dim=-1).mean((-1, -2, -3))
+    assert (global_slopes**2 > 0.4 - 1e-4).all() and (local_slopes**2 < 0.3 + 1e-4).all()
+    assert set(MultiCropTransform(0)(images)) == {"pixel_values", "pixel_values_2"}
+    with pytest.raises(ValueError, match="scale"):
+        MultiCropTransform(2, local_crop_scale=(0.5, 0.2))(images)

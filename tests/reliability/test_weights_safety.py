@@ -41,6 +41,22 @@ TINY_CONFIGS = {
         "projection_dim": 8,
     },
     "deeplense_lensfinder": {"image_size": 16, "conv_channels": [4, 6], "hidden_size": 16},
+    "deeplense_dino": {
+        "backbone_config": {"model_type": "deeplense_cnn", "model_args": {"channels": [8, 8, 16, 16]}},
+        "head_hidden_size": 24,
+        "head_bottleneck_size": 8,
+        "out_dim": 16,
+    },
+    "deeplense_byol": {
+        "backbone_config": {"model_type": "deeplense_cnn", "model_args": {"channels": [8, 8, 16, 16]}},
+        "projection_hidden_size": 24,
+        "projection_dim": 8,
+    },
+    "deeplense_simsiam": {
+        "backbone_config": {"model_type": "deeplense_cnn", "model_args": {"channels": [8, 8, 16, 16]}},
+        "projection_dim": 16,
+        "prediction_hidden_size": 8,
+    },
 }
 HEADS = [
     pytest.param(registration, auto_name, id=f"{registration.model_type}-{auto_name}")

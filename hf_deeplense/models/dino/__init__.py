@@ -1,0 +1,19 @@
+from .configuration_dino import DINO_BACKBONE_TYPES, DeepLenseDINOConfig
+from .loss_dino import dino_loss, updated_center
+from .modeling_dino import (
+    DeepLenseDINOHead,
+    DeepLenseDINOModel,
+    DeepLenseDINOOutput,
+    DeepLenseDINOPreTrainedModel,
+)
+
+__all__ = [
+    "DINO_BACKBONE_TYPES",
+    "DeepLenseDINOConfig",
+    "DeepLenseDINOHead",
+    "DeepLenseDINOModel",
+    "DeepLenseDINOOutput",
+    "DeepLenseDINOPreTrainedModel",
+    "dino_loss",
+    "updated_center",
+]

@@ -1,0 +1,152 @@
+"""DeepLense DINO configuration: a DeepLense backbone (sub-config), the DINO head, and the temperatures, centring and
+teacher momentum of self-distillation."""
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+try:  # transformers >= 5.2x declares sub-configs with a spec (AutoConfig + the default model type)
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # earlier 5.x maps the sub-config name to its config class
+    SubConfigSpec = None
+
+# Backbones whose base model returns `pooler_output (batch, hidden)`: the DINO embedding.
+DINO_BACKBONE_TYPES = ("deeplense_cnn", "deeplense_vit", "deeplense_hybrid", "deeplense_equivariant")
+DEFAULT_BACKBONE_TYPE = "deeplense_cnn"  # a ResNet-18
+
+
+class DeepLenseDINOConfig(PreTrainedConfig):
+    r"""Configuration of DINO self-distillation ([`DeepLenseDINOModel`]).
+
+    - [0] DINO, 2021, https://arxiv.org/abs/2104.14294 (Caron, Touvron, Misra, Jegou, Mairal, Bojanowski, Joulin)
+
+    Args:
+        backbone_config (`dict` or `PreTrainedConfig`, *optional*):
+            Config of the encoder, any of `deeplense_cnn`, `deeplense_vit`, `deeplense_hybrid`,
+            `deeplense_equivariant` (a dict needs its `model_type`). Defaults to a `deeplense_cnn` ResNet-18.
+        head_hidden_size (`int`, *optional*, defaults to 2048):
+            Width of the two hidden layers of the DINO head (3-layer MLP with GELU, as in [0]).
+        head_bottleneck_size (`int`, *optional*, defaults to 256):
+            Width of the L2-normalised bottleneck before the last layer.
+        out_dim (`int`, *optional*, defaults to 4096):
+            Number of outputs `K` of the weight-normalised last layer (the "prototypes"). [0] uses 65536 for
+            ImageNet; lensing data sets hold far fewer kinds of image, and centring and sharpening work the same.
+        student_temperature (`float`, *optional*, defaults to 0.1):
+            Softmax temperature of the student.
+        teacher_temperature (`float`, *optional*, defaults to 0.07):
+            Softmax temperature of the teacher after the warm-up (sharpening: below `student_temperature`).
+        warmup_teacher_temperature (`float`, *optional*, defaults to 0.04):
+            Teacher temperature at the start of training; it rises linearly to `teacher_temperature`
+            (0.04 -> 0.07 over the first 30% of training, the 30 of 100 epochs of [0]).
+        warmup_teacher_temperature_fraction (`float`, *optional*, defaults to 0.3):
+            Fraction of the training steps over which the teacher temperature warms up (0: none).
+        center_momentum (`float`, *optional*, defaults to 0.9):
+            Momentum of the centre of the teacher outputs (an exponential moving average over batches).
+        momentum (`float`, *optional*, defaults to 0.996):
+            Base momentum of the teacher; it follows a cosine schedule from this value to 1 over training
+            (`hf_deeplense.training.callbacks.MomentumEncoderCallback`).
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialisation of the head.
+
+    `num_channels` and `image_size` are read from the backbone config. Fine-tuning loads the teacher backbone
+    (`backbone.*`, the network [0] evaluates) into the classification and regression heads of `deeplense_simclr`
+    (`hf_deeplense.training.modeling.build_model(task, checkpoint=dino_dir, ...)`).
+    """
+
+    model_type = "deeplense_dino"
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {
+            "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type=DEFAULT_BACKBONE_TYPE)
+        }
+    else:
+        sub_configs = {"backbone_config": AutoConfig}
+    # Loaded as remote code without hf_deeplense, the default backbone type is not registered, so the class cannot
+    # be built without arguments; transformers < 5.2x builds one to diff against when it serialises a config.
+    has_no_defaults_at_init = __name__.startswith("transformers_modules.")
+
+    backbone_config: dict | PreTrainedConfig | None = None
+    head_hidden_size: int = 2048
+    head_bottleneck_size: int = 256
+    out_dim: int = 4096
+    student_temperature: float = 0.1
+    teacher_temperature: float = 0.07
+    warmup_teacher_temperature: float = 0.04
+    warmup_teacher_temperature_fraction: float = 0.3
+    center_momentum: float = 0.9
+    momentum: float = 0.996
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        self.backbone_config = self._resolve_backbone_config(
+            self.backbone_config, kwargs.get("name_or_path", "")
+        )
+        for name in ("head_hidden_size", "head_bottleneck_size", "out_dim"):
+            _check_positive_int(name, getattr(self, name))
+        for name in ("student_temperature", "teacher_temperature", "warmup_teacher_temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("warmup_teacher_temperature_fraction", "center_momentum", "momentum"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        super().__post_init__(**kwargs)
+
+    # Copied from hf_deeplense.models.simclr.configuration_simclr.DeepLenseSimCLRConfig.from_pretrained with SimCLR->DINO
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "DeepLenseDINOConfig":
+        # `AutoConfig` passes the path on; a direct `from_pretrained` must too, so that remote code finds the
+        # backbone's code saved next to the weights (see `_resolve_backbone_config`).
+        kwargs.setdefault("name_or_path", str(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    # Copied from hf_deeplense.models.simclr.configuration_simclr.DeepLenseSimCLRConfig._resolve_backbone_config with SimCLR->DINO, SIMCLR->DINO
+    @classmethod
+    def _resolve_backbone_config(cls, backbone_config, name_or_path: str) -> PreTrainedConfig:
+        """`None` / dict / config -> the backbone config object.
+
+        With hf_deeplense imported the backbone types are registered with `AutoConfig`. Loaded as remote code
+        without the package, the backbone config class comes from the `configuration_<backbone>.py` file that
+        `DeepLenseDINOPreTrainedModel.save_pretrained` stored next to the weights (named in the backbone's
+        `auto_map`), from the same directory or Hub repository as this (already trusted) code.
+        """
+        if isinstance(backbone_config, PreTrainedConfig):
+            model_type = backbone_config.model_type
+        else:
+            backbone_config = dict(backbone_config or {})
+            model_type = backbone_config.setdefault("model_type", DEFAULT_BACKBONE_TYPE)
+        if model_type not in DINO_BACKBONE_TYPES:
+            raise ValueError(
+                f"backbone_config must be one of the model types {list(DINO_BACKBONE_TYPES)}, got {model_type!r}"
+            )
+        if isinstance(backbone_config, PreTrainedConfig):
+            return backbone_config
+        if model_type in CONFIG_MAPPING:
+            return CONFIG_MAPPING[model_type].from_dict(backbone_config)
+        config_reference = (backbone_config.get("auto_map") or {}).get("AutoConfig")
+        if cls.__module__.startswith("transformers_modules.") and config_reference and name_or_path:
+            config_class = get_class_from_dynamic_module(config_reference, name_or_path)
+            config = config_class.from_dict(backbone_config)
+            config._name_or_path = name_or_path  # where `AutoModel.from_config` finds the backbone's code
+            return config
+        raise ValueError(
+            f"backbone_config has model_type {model_type!r}, which is not registered: `import hf_deeplense`, or "
+            "load a directory saved by hf_deeplense (it carries the backbone's code) with trust_remote_code=True"
+        )
+
+    @property
+    def num_channels(self) -> int:
+        """Input channels of the backbone."""
+        return self.backbone_config.num_channels
+
+    @property
+    def image_size(self) -> int:
+        """Input size of the backbone."""
+        return self.backbone_config.image_size
+
+
+# Copied from hf_deeplense.models.vit.configuration_vit._check_positive_int
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+__all__ = ["DeepLenseDINOConfig"]
