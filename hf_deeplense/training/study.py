@@ -16,8 +16,10 @@ model sizes and the runs' arguments. :func:`run_study`:
    split, never the test split) with its card to ``best/<preset>``.
 
 Methods (``METHODS``): supervised ``resnet18``, ``efficientnet_b2`` (the DeepLense baselines), ``vit``,
-``hybrid``; ``mae_finetune``, ``mae_linear_probe``, ``simclr_finetune``, ``simclr_linear_probe``;
-``regression`` (log10 m_a of the axion images, MAE in dex), ``anomaly`` (MAE trained on no_sub) and
+``hybrid``; ``mae_finetune``, ``mae_linear_probe``, ``mae_knn`` and, for each of ``simclr``, ``dino``, ``byol``,
+``simsiam``, ``<ssl>_finetune``, ``<ssl>_linear_probe`` and ``<ssl>_knn`` (DINO's kNN vote on frozen embeddings);
+``regression`` (log10 m_a of the axion images, mean absolute error in dex; ``vit_regression`` and
+``dino_regression``: the ViT from scratch and from DINO), ``anomaly`` (MAE trained on no_sub) and
 ``radial_profile`` (logistic regression on radial profiles: how much a shortcut explains).
 """
 
@@ -50,7 +52,7 @@ from ..evaluation.study import (
     results_markdown,
 )
 from .finetune import finetune
-from .pretrain import anomaly, pretrain_mae, pretrain_simclr
+from .pretrain import anomaly, pretrain_mae, pretrain_simclr, pretrain_ssl
 
 __all__ = [
     "METHODS",
@@ -71,7 +73,9 @@ class Method:
     """How one method runs: its task (a key of ``TASKS``), model (a key of the study's ``models``), SSL
     pre-training."""
 
-    recipe: str  # finetune, anomaly or "" (the radial-profile baseline)
+    recipe: (
+        str  # finetune, anomaly, knn (frozen embeddings of the SSL model) or "" (the radial-profile baseline)
+    )
     model: str | None = None
     pretrain: str | None = None  # mae or simclr
     linear_probe: bool = False
@@ -86,18 +90,31 @@ METHODS: dict[str, Method] = {
     "hybrid": Method("finetune", model="hybrid"),
     "mae_finetune": Method("finetune", pretrain="mae"),
     "mae_linear_probe": Method("finetune", pretrain="mae", linear_probe=True),
-    "simclr_finetune": Method("finetune", pretrain="simclr"),
-    "simclr_linear_probe": Method("finetune", pretrain="simclr", linear_probe=True),
+    **{
+        f"{kind}_{name}": Method(recipe, pretrain=kind, linear_probe=name == "linear_probe")
+        for kind in ("simclr", "dino", "byol", "simsiam")
+        for name, recipe in (("finetune", "finetune"), ("linear_probe", "finetune"), ("knn", "knn"))
+    },
+    "mae_knn": Method("knn", pretrain="mae"),
     "regression": Method("finetune", model="regression", task="regression", uses_fraction=False),
+    "vit_regression": Method("finetune", model="vit", task="regression", uses_fraction=False),
+    "dino_regression": Method("finetune", pretrain="dino", task="regression", uses_fraction=False),
     "anomaly": Method("anomaly", model="mae", task="anomaly", uses_fraction=False),
     "radial_profile": Method("", task="baseline"),
 }
-PRETRAIN_RECIPES = {"mae": "pretrain_mae", "simclr": "pretrain_simclr"}
+PRETRAIN_RECIPES = {
+    "mae": "pretrain_mae",
+    "simclr": "pretrain_simclr",
+    "dino": "pretrain_ssl",
+    "byol": "pretrain_ssl",
+    "simsiam": "pretrain_ssl",
+}
 # What a row runs: the training function of the task, called with the row's command-line arguments.
 TASKS: dict[str, Callable[[list[str]], dict[str, float]]] = {
     "finetune": finetune,
     "pretrain_mae": pretrain_mae,
     "pretrain_simclr": pretrain_simclr,
+    "pretrain_ssl": pretrain_ssl,
     "anomaly": anomaly,
 }
 
@@ -134,16 +151,18 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
 def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every row of the study: ``{preset, method, fraction, seed}`` (fraction-free methods at 1.0).
     ``seeds_per_fraction`` (``{0.01: [0, 1, 2]}``) replaces ``seeds`` for the fractions it names; a preset's
-    own ``methods`` and ``fractions`` (e.g. an ablation that runs two rows) replace the study's."""
-    per_fraction = {float(f): seeds for f, seeds in (config.get("seeds_per_fraction") or {}).items()}
+    own ``methods``, ``fractions``, ``seeds`` and ``seeds_per_fraction`` (e.g. an ablation that runs two rows)
+    replace the study's."""
     rows = []
     for preset, preset_spec in config["presets"].items():
         preset_spec = preset_spec or {}
+        per_fraction = preset_spec.get("seeds_per_fraction", config.get("seeds_per_fraction")) or {}
+        per_fraction = {float(f): seeds for f, seeds in per_fraction.items()}
         for method in preset_spec.get("methods", config["methods"]):
             spec = METHODS[method]
             fractions = preset_spec.get("fractions", config["fractions"]) if spec.uses_fraction else [1.0]
             for fraction in map(float, fractions):
-                seeds = per_fraction.get(fraction, config["seeds"])
+                seeds = per_fraction.get(fraction, preset_spec.get("seeds", config["seeds"]))
                 rows += [
                     {"preset": preset, "method": method, "fraction": fraction, "seed": int(seed)}
                     for seed in seeds
@@ -351,8 +370,11 @@ class _StudyRunner:
             if spec.pretrain:
                 pool, _ = self.build_dataset(row["preset"], unlabelled=True)
                 init_from = str(self.pretrain(spec.pretrain, row["preset"], row["seed"], pool))
-            recipe, args = row_recipe_args(self.config, row, init_from)
-            record = self._run(recipe, run_dir, args, dataset)
+            if spec.recipe == "knn":
+                record = self._knn(run_dir, dataset, row, init_from)
+            else:
+                recipe, args = row_recipe_args(self.config, row, init_from)
+                record = self._run(recipe, run_dir, args, dataset)
             saved = json.loads((run_dir / "metrics.json").read_text())
             metrics = {
                 key.removeprefix("test_"): value for key, value in saved.items() if key.startswith("test_")
@@ -398,6 +420,43 @@ class _StudyRunner:
         record = _record(command, self.device, started_at, start)
         record_path.write_text(json.dumps(record, indent=2))
         return record, metrics, {}
+
+    def _knn(self, run_dir: Path, dataset: Path, row: dict[str, Any], checkpoint: str) -> dict[str, Any]:
+        with self.state.main_process_first():  # the main process scores it; the others then read its files
+            return self._score_knn(run_dir, dataset, row, checkpoint)
+
+    def _score_knn(
+        self, run_dir: Path, dataset: Path, row: dict[str, Any], checkpoint: str
+    ) -> dict[str, Any]:
+        """DINO's kNN protocol on the frozen SSL encoder: the row's labelled fraction of the training split is the
+        memory bank; validation and test are scored (saved as ``eval_*`` / ``test_*``, as a fine-tuning's)."""
+        from ..data import load_lensing_dataset
+        from ..data.selection import label_fraction_subset
+        from ..evaluation.encoder import evaluate_encoder
+
+        record_path = run_dir / "study_run.json"
+        if (run_dir / "metrics.json").exists() and record_path.exists():
+            return json.loads(record_path.read_text())
+        started_at, start = _now(), time.perf_counter()
+        splits = dict(load_lensing_dataset(str(dataset)).with_format("numpy"))
+        splits["train"] = label_fraction_subset(splits["train"], row["fraction"], row["seed"])
+        metrics = {}
+        for split, prefix in (("validation", "eval"), ("test", "test")):
+            report = evaluate_encoder(
+                checkpoint, splits, eval_split=split, output_dir=run_dir, plot=split == "test", progress=False
+            )
+            metrics |= {
+                f"{prefix}_{key.removeprefix(f'knn_{split}_')}": v for key, v in report.metrics.items()
+            }
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        command = (
+            f"evaluate_encoder({checkpoint!r}, {str(dataset)!r}) with the train split's label_fraction="
+            f"{row['fraction']}, seed={row['seed']} as memory bank (k=20, T=0.07)"
+        )
+        record = _record(command, self.device, started_at, start)
+        record_path.write_text(json.dumps(record, indent=2))
+        return record
 
     # ---- best model ----------------------------------------------------------------------------------
     def copy_best(self, rows: list[dict[str, Any]]) -> dict[str, Any]:

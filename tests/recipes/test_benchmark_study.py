@@ -16,6 +16,7 @@ from hf_deeplense.training import (
     LensingTrainingArguments,
     MAEArguments,
     SimCLRArguments,
+    SSLArguments,
     parse_recipe_args,
 )
 from hf_deeplense.training.data import DataArguments
@@ -44,6 +45,8 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
     assert study["failed"] == []
     keys = sorted((row["method"], row["fraction"]) for row in study["rows"])
     assert keys == [
+        ("mae_knn", 0.5),
+        ("mae_knn", 1.0),
         ("mae_linear_probe", 0.5),
         ("mae_linear_probe", 1.0),
         ("radial_profile", 0.5),
@@ -55,7 +58,14 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
         assert 0.0 <= row["metrics"]["auc_macro"] <= 1.0
         assert {"auc_no_sub", "auc_cdm", "auc_axion"} <= set(row["metrics"])
         assert row["device"] and row["started_at"] and row["wall_s"] >= 0
-        if row["method"] != "radial_profile":
+        if row["method"] == "mae_knn":  # the frozen encoder's kNN vote, memory bank: the row's labels
+            assert (
+                row["command"].startswith("evaluate_encoder(")
+                and f"label_fraction={row['fraction']}" in row["command"]
+            )
+            assert 0.0 <= row["validation"]["auc_macro"] <= 1.0
+            assert (Path(row["dir"]) / "plots" / "embedding_tsne_test.png").exists()
+        elif row["method"] != "radial_profile":
             assert row["command"].startswith("finetune --config")
             args = yaml.safe_load(Path(row["config_file"]).read_text())
             assert args["label_fraction"] == row["fraction"]
@@ -72,7 +82,12 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, capsys):
     radial = {row["fraction"]: row for row in study["rows"] if row["method"] == "radial_profile"}
     assert "label_fraction=0.5" in radial[0.5]["command"] and "label_fraction=1.0" in radial[1.0]["command"]
     assert {"auc_macro", "auc_macro_stored_images"} <= set(radial[0.5]["metrics"])
-    assert {group["method"] for group in study["table"]} == {"vit", "mae_linear_probe", "radial_profile"}
+    assert {group["method"] for group in study["table"]} == {
+        "vit",
+        "mae_linear_probe",
+        "mae_knn",
+        "radial_profile",
+    }
     shortcut, ssl = study["targets"]
     assert shortcut["status"] == ("met" if shortcut["value"] <= 0.75 else "missed")
     assert ssl["reference"] == next(
@@ -262,12 +277,14 @@ def assert_every_recipe_accepts_its_arguments(config, rows, preset, tmp_path):
         "anomaly": AnomalyArguments,
         "pretrain_mae": MAEArguments,
         "pretrain_simclr": SimCLRArguments,
+        "pretrain_ssl": SSLArguments,
     }
-    invocations = [pretrain_recipe_args(config, kind, 0) for kind in ("mae", "simclr")]
+    kinds = [kind for kind in ("mae", "simclr", "dino", "byol", "simsiam") if kind in config["models"]]
+    invocations = [pretrain_recipe_args(config, kind, 0) for kind in kinds]
     invocations += [
         row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
         for row in rows
-        if row["method"] != "radial_profile" and row["seed"] == 0 and row["preset"] == preset
+        if METHODS[row["method"]].recipe not in ("", "knn") and row["seed"] == 0 and row["preset"] == preset
     ]
     assert len(invocations) > 2
     for recipe, args in invocations:
@@ -292,7 +309,7 @@ def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, n
     # per preset: 8 classification methods and the radial-profile baseline x 3 fractions x seeds, regression +
     # anomaly x seeds
     assert len(rows) == num_presets * (9 * 3 * num_seeds + 2 * num_seeds)
-    assert set(config["methods"]) == set(METHODS)
+    assert set(config["methods"]) <= set(METHODS)
     assert {target["preset"] for target in config["targets"]} == set(config["presets"])
     assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii", tmp_path)
 
@@ -302,10 +319,11 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     rows = plan_rows(config)
     main = {"deeplense_model_ii", "deeplense_model_ii_controlled", "model_ii"}
     ablations = {"model_ii_noiseless", "model_ii_fixed_lens", "model_ii_uncompensated"}
-    assert set(config["presets"]) == main | ablations
+    assert set(config["presets"]) == main | ablations | {"deeplense_model_ii_ssl"}
     # per main preset: 7 classification methods and the radial-profile baseline x (3 seeds at 1% and 10% + 1 at
-    # 100%), regression, anomaly; per ablation: ResNet-18 and the baseline at 100%
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2
+    # 100%), regression, anomaly; per ablation: ResNet-18 and the baseline at 100%; the SSL preset: the baseline,
+    # the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with one seed, two regressions
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2 + (17 * 2 + 2)
     assert {(r["method"], r["fraction"]) for r in rows if r["preset"] in ablations} == {
         ("resnet18", 1.0),
         ("radial_profile", 1.0),
@@ -315,6 +333,7 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     }
     assert vit_seeds == {(0.01, 0), (0.01, 1), (0.01, 2), (0.1, 0), (0.1, 1), (0.1, 2), (1.0, 0)}
     assert_every_recipe_accepts_its_arguments(config, rows, "model_ii", tmp_path)
+    assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii_ssl", tmp_path)
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({**config, "seeds_per_fraction": {0.5: [0, 1]}}))
     with pytest.raises(ValueError, match="seeds_per_fraction"):
