@@ -27,7 +27,16 @@ from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
-from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
+from .data import (
+    DataArguments,
+    as_dict,
+    batch_image_processor,
+    load_splits,
+    make_augment,
+    make_image_processor,
+    on_training_device,
+    pretraining_data,
+)
 from .modeling import build_pretraining_model, num_parameters
 from .trainer import LensingTrainer, start_run
 
@@ -83,14 +92,15 @@ def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: i
 
 
 def _train(
-    model, training_args, train, eval_set, collator, eval_collator=None, callbacks=()
+    model, data_args, training_args, processor, train, eval_set, collator, eval_collator=None, callbacks=()
 ) -> LensingTrainer:
-    """A `LensingTrainer` of the run, trained (resumed from `resume_from_checkpoint` when set)."""
+    """A `LensingTrainer` of the run (the splits placed by `on_training_device`), trained (resumed from
+    `resume_from_checkpoint` when set)."""
     trainer = LensingTrainer(
         model=model,
         args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=eval_set,
+        train_dataset=on_training_device(with_row_index(train), data_args, training_args, processor),
+        eval_dataset=on_training_device(eval_set, data_args, training_args, processor),
         data_collator=collator,
         eval_data_collator=eval_collator,
         callbacks=[EvalHistoryJsonCallback(), *callbacks],
@@ -115,7 +125,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
 
     eval_collator = LensingCollator(processor, label_column=None)
-    callbacks, fixed_batch = [EvalHistoryJsonCallback()], None
+    callbacks, fixed_batch = [], None  # `_train` adds EvalHistoryJsonCallback first
     if eval_set is not None and len(eval_set):
         fixed_batch = eval_collator(
             [eval_set[i] for i in range(min(mae_args.num_reconstructions, len(eval_set)))]
@@ -127,16 +137,18 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
                 name="mae",
             )
         )
-    trainer = LensingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=eval_set,
-        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
-        eval_data_collator=eval_collator,
-        callbacks=callbacks,
+    batch_processor = batch_image_processor(data_args, processor)
+    trainer = _train(
+        model,
+        data_args,
+        training_args,
+        processor,
+        train,
+        eval_set,
+        LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed),
+        LensingCollator(batch_processor, label_column=None),
+        callbacks,
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = {}, {}
     if eval_set is not None:
@@ -183,8 +195,10 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
 
     # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-    collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
-    trainer = _train(model, training_args, train, with_row_index(eval_set), collator)
+    collator = LensingCollator(
+        batch_image_processor(data_args, processor), None, augment, two_views=True, seed=training_args.seed
+    )
+    trainer = _train(model, data_args, training_args, processor, train, with_row_index(eval_set), collator)
 
     metrics = trainer.evaluate() if eval_set is not None else {}
     finish_run(
@@ -221,9 +235,17 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
     processor = make_image_processor(data_args, num_channels, image_size)
     model = _mae(anomaly_args, processor, num_channels)
     logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
-    collator = LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed)
+    batch_processor = batch_image_processor(data_args, processor)
+    collator = LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed)
     trainer = _train(
-        model, training_args, train, eval_set, collator, LensingCollator(processor, label_column=None)
+        model,
+        data_args,
+        training_args,
+        processor,
+        train,
+        eval_set,
+        collator,
+        LensingCollator(batch_processor, label_column=None),
     )
 
     metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}
