@@ -2,7 +2,7 @@
 """Every GPU row of the benchmarks in one device command, in speed-target order, within a time budget.
 
 Runs bench_simulator.py (CUDA rows), bench_models.py (every row, compiled ones included) and bench_recipe.py
-(both cases) as a list of small steps, each its own process writing `OUT_DIR/<step>.json` and
+(both cases) as a list of small steps, each its own process writing `OUT_DIR/bench_<step>.json` and
 `OUT_DIR/<step>.log`; then bench/report.py's tables and speed-target checks (`OUT_DIR/report.md`, printed last)
 and `OUT_DIR/gpu_quick.json` (each step's status, estimate, wall time, command). bench_data.py (CPU read paths)
 and bench_app.py (the demo app's latency) have no GPU rows or targets and are not run.
@@ -23,9 +23,9 @@ run on an H200 yet; `gpu_quick.json` records the real wall times, which should r
   + the bare step: pretrain_mae ~65 s, finetune ~70 s (the first also writes the 16,384-image random dataset);
 - simulator: 4 classes x (1 + 5) batches of 256 and 4,096 (98k images) at an assumed >= 20k img/s, plus start:
   ~30 s.
-Total ~14 minutes (`STEPS`, or `--list`): more than the 9-minute default budget. A 9-minute call runs the steps
-of every target (30 + 60 + 65 + 70 + 115 + 115 = 455 s; the ViT target then on eager rows only) and the eager
-rows without a target (50 s), and skips, naming them, the ViT and the MAE 64 px / batch 512 compiled rows.
+Total ~15 minutes (`STEPS`, or `--list`): more than the 9-minute default budget. A 9-minute call runs the steps
+of every target (30 + 60 + 65 + 70 + 65 + 115 + 115 = 520 s; the ViT target then on eager rows only), and
+skips, naming them, the ViT and the MAE 64 px / batch 512 compiled rows and the eager rows without a target.
 
 Usage:
     python3 bench/gpu_quick.py --out-dir $OUT/bench                 # on the GPU, 9 minutes at most
@@ -76,7 +76,7 @@ def _mae(index: int, variants: str = "*") -> tuple[tuple[str, int, str], ...]:
     return tuple(("mae", index, variant) for variant in variants.split(","))
 
 
-# Estimates (s): 30 + 60 + 65 + 70 + 4 x 115 + 50 + 115 = 850 s (~14 min); target-deciding steps first.
+# Estimates (s): 30 + 60 + 65 + 70 + 65 + 4 x 115 + 50 + 115 = 915 s (~15 min); target-deciding steps first.
 STEPS: tuple[Step, ...] = (
     Step("simulator", "bench_simulator.py", 30, "simulator >= 150k img/s on the GPU", ("--devices", "cuda")),
     Step(
@@ -100,6 +100,13 @@ STEPS: tuple[Step, ...] = (
         70,
         "recipe >= 0.9 of the bare step (finetune)",
         ("--cases", "finetune"),
+    ),
+    Step(
+        "recipe_pretrain_mae_on_device",
+        "bench_recipe.py",
+        65,
+        "recipe >= 0.9 of the bare step (MAE) with data_on_device, the quick study's input path",
+        ("--cases", "pretrain_mae", "--data-on-device"),
     ),
     Step(
         "mae_64px_b2048_compiled",
@@ -221,7 +228,7 @@ def run_steps(
     records = []
     for step in steps:
         left = budget_s - (clock() - start)
-        json_path, log_path = out_dir / f"{step.name}.json", out_dir / f"{step.name}.log"
+        json_path, log_path = out_dir / f"bench_{step.name}.json", out_dir / f"{step.name}.log"
         command = step_command(step, json_path, smoke)
         record = {
             "step": step.name,
@@ -285,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.list:
         for step in steps:
-            command = step_command(step, args.out_dir / f"{step.name}.json", args.smoke)
+            command = step_command(step, args.out_dir / f"bench_{step.name}.json", args.smoke)
             print(f"{step.name:<26} ~{step.estimate_s:>4.0f} s  {step.decides}\n    {' '.join(command[1:])}")
         print(f"total estimate: {sum(step.estimate_s for step in steps):.0f} s")
         return 0

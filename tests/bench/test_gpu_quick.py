@@ -28,8 +28,8 @@ def test_steps_cover_every_gpu_row_of_the_benches(gpu_quick, tmp_path):
     covered = set()
     recipe_cases, simulator = [], []
     for step in gpu_quick.STEPS:
-        command = gpu_quick.step_command(step, tmp_path / f"{step.name}.json", smoke=False)
-        assert command[command.index("--json") + 1] == str(tmp_path / f"{step.name}.json")
+        command = gpu_quick.step_command(step, tmp_path / f"bench_{step.name}.json", smoke=False)
+        assert command[command.index("--json") + 1] == str(tmp_path / f"bench_{step.name}.json")
         if step.script == "bench_models.py":
             names = _selected(bench_models, command, "full")
             assert ("--compile" in command) == step.compiled and ("--no-compile" in command) != step.compiled
@@ -37,42 +37,48 @@ def test_steps_cover_every_gpu_row_of_the_benches(gpu_quick, tmp_path):
                 assert not any(name.endswith("compile") for name in names)
             covered |= names
         elif step.script == "bench_recipe.py":
-            recipe_cases.append(command[command.index("--cases") + 1])
+            recipe_cases.append(
+                command[command.index("--cases") + 1] + " on-device" * ("--data-on-device" in command)
+            )
         else:
             simulator.append(command[command.index("--devices") + 1])
     every_row = {row.name for row in bench_models.make_rows(bench_models.PRESETS["full"], compile_rows=True)}
     assert covered == every_row
-    assert sorted(recipe_cases) == ["finetune", "pretrain_mae"] and simulator == ["cuda"]
+    assert sorted(recipe_cases) == ["finetune", "pretrain_mae", "pretrain_mae on-device"] and simulator == [
+        "cuda"
+    ]
     # the target rows come before the rows without a target
     order = [step.name for step in gpu_quick.STEPS]
     assert order.index("mae_150px_compiled") < order.index("models_eager_other")
 
 
 def test_the_budget_skips_what_does_not_fit_and_runs_cheaper_steps_after(gpu_quick, tmp_path):
-    """With a fake runner whose steps take exactly their estimates: 300 s run the simulator, eager target rows
-    and both recipe cases (225 s), skip the 115 s compiled steps, then fit the 50 s eager rows."""
+    """With a fake runner whose steps take exactly their estimates: 345 s run the simulator, eager target rows
+    and the three recipe steps (290 s), skip the 115 s compiled steps, then fit the 50 s eager rows."""
     now = [0.0]
     ran = []
 
     def runner(command, log_path, timeout_s):
-        step = next(s for s in gpu_quick.STEPS if str(tmp_path / f"{s.name}.json") in command)
-        assert timeout_s == pytest.approx(300 - now[0])
+        step = next(s for s in gpu_quick.STEPS if str(tmp_path / f"bench_{s.name}.json") in command)
+        assert timeout_s == pytest.approx(345 - now[0])
         now[0] += step.estimate_s
         ran.append(step.name)
         Path(command[command.index("--json") + 1]).write_text("{}")
         return "ok", step.estimate_s
 
-    records = gpu_quick.run_steps(gpu_quick.STEPS, tmp_path, 300, runner=runner, clock=lambda: now[0])
+    records = gpu_quick.run_steps(gpu_quick.STEPS, tmp_path, 345, runner=runner, clock=lambda: now[0])
     assert ran == [
         "simulator",
         "models_eager_targets",
         "recipe_pretrain_mae",
         "recipe_finetune",
+        "recipe_pretrain_mae_on_device",
         "models_eager_other",
     ]
     statuses = {record["step"]: record["status"] for record in records}
-    assert statuses["mae_64px_b2048_compiled"] == "skipped (estimate 115 s > 75 s left)"
-    assert statuses["mae_64px_b512_compiled"].startswith("skipped") and statuses["simulator"] == "ok"
+    assert statuses["mae_64px_b2048_compiled"] == "skipped (estimate 115 s > 55 s left)"
+    assert statuses["mae_64px_b512_compiled"] == "skipped (estimate 115 s > 5 s left)"
+    assert statuses["simulator"] == "ok"
     assert all(record["json"] for record in records if record["status"] == "ok")
 
 
@@ -91,9 +97,9 @@ def test_smoke_runs_each_kind_of_step_and_reports(gpu_quick, tmp_path, capsys):
     summary = json.loads((out / "gpu_quick.json").read_text())
     assert [record["step"] for record in summary["steps"]] == steps.split(",")
     assert all(record["status"] == "ok" for record in summary["steps"])
-    compiled = json.loads((out / "mae_150px_compiled.json").read_text())
+    compiled = json.loads((out / "bench_mae_150px_compiled.json").read_text())
     assert {row["name"].rsplit("/", 1)[-1] for row in compiled["rows"]} == {"hf-sdpa", "ours"}  # uncompiled
-    assert json.loads((out / "recipe_pretrain_mae.json").read_text())["rows"][0]["ratio"] > 0
+    assert json.loads((out / "bench_recipe_pretrain_mae.json").read_text())["rows"][0]["ratio"] > 0
     report = (out / "report.md").read_text()
     assert "### Speed targets" in report and "### Simulator" in report and "### Recipe end-to-end" in report
     assert "=== steps" in capsys.readouterr().out
