@@ -109,10 +109,16 @@ RECIPES = {
 
 
 def recipe_arguments(
-    recipe: Recipe, sizes: Sizes, dataset_dir: Path, output_dir: Path, max_steps: int
+    recipe: Recipe,
+    sizes: Sizes,
+    dataset_dir: Path,
+    output_dir: Path,
+    max_steps: int,
+    data_on_device: bool = False,
 ) -> list[str]:
     """The recipe's command line: dataset, model size, and `TrainingArguments` that keep the run pure
-    training (no evaluation, no checkpoints, no trackers, one log at the end)."""
+    training (no evaluation, no checkpoints, no trackers, one log at the end). `data_on_device`: the images
+    processed once and kept on the training device (`--data_on_device`, no workers, no pinning)."""
     model = {  # image_size and num_channels: the recipe takes them from the dataset
         "patch_size": sizes.patch_size,
         "hidden_size": sizes.hidden_size,
@@ -141,12 +147,14 @@ def recipe_arguments(
         "save_strategy": "no",
         "logging_strategy": "no",
         "report_to": "none",
-        "dataloader_num_workers": sizes.num_workers,
-        "dataloader_pin_memory": str(cuda).lower(),
+        "dataloader_num_workers": 0 if data_on_device else sizes.num_workers,
+        "dataloader_pin_memory": str(cuda and not data_on_device).lower(),
         "disable_tqdm": "true",
         "seed": 0,
     }
     arguments = ["--dataset", str(dataset_dir), "--model_config", json.dumps(model)]
+    if data_on_device:
+        arguments += ["--data_on_device", "true"]
     for key, value in training.items():
         arguments += [f"--{key}", str(value)]
     return arguments
@@ -264,11 +272,18 @@ def bare_step_rate(recipe: Recipe, config, sizes: Sizes, device: torch.device) -
 
 
 def run_case(
-    recipe: Recipe, sizes: Sizes, dataset_dir: Path, work_dir: Path, device: torch.device, threads: int | None
+    recipe: Recipe,
+    sizes: Sizes,
+    dataset_dir: Path,
+    work_dir: Path,
+    device: torch.device,
+    threads: int | None,
+    data_on_device: bool = False,
 ) -> dict[str, Any]:
     shape = f"{sizes.image_size}px-p{sizes.patch_size}-b{sizes.batch_size}"
     record: dict[str, Any] = {
-        "name": f"{recipe.name}/{shape}",
+        "name": f"{recipe.name}/{shape}" + ("/data-on-device" if data_on_device else ""),
+        "data_on_device": data_on_device,
         "recipe": recipe.script,
         "batch_size": sizes.batch_size,
     }
@@ -278,7 +293,7 @@ def run_case(
             continue
         output_dir = work_dir / f"{recipe.name}_{label}"
         shutil.rmtree(output_dir, ignore_errors=True)
-        arguments = recipe_arguments(recipe, sizes, dataset_dir, output_dir, steps)
+        arguments = recipe_arguments(recipe, sizes, dataset_dir, output_dir, steps, data_on_device)
         metrics, seconds, command = launch(recipe, arguments, output_dir, threads)
         runs[label] = {"max_steps": steps, "wall_seconds": seconds, **metrics}
         if label == "long":
@@ -338,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--script", action="append", default=[], metavar="CASE=PATH", help="run another script for a case"
     )
+    parser.add_argument(
+        "--data-on-device",
+        action="store_true",
+        help="run the recipes with --data_on_device (images kept on the training device, no workers); rows "
+        "named <case>/<shape>/data-on-device",
+    )
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     args = parser.parse_args(argv)
     recipes = dict(RECIPES)
@@ -374,7 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         try:
-            records.append(run_case(recipe, sizes, dataset_dir, work_dir, device, threads))
+            records.append(
+                run_case(recipe, sizes, dataset_dir, work_dir, device, threads, args.data_on_device)
+            )
         except Exception as error:  # the other cases still run; reflected in the exit code
             records.append({"name": name, "error": f"{type(error).__name__}: {error}"})
     if not args.work_dir:

@@ -2,6 +2,7 @@
 
     python recipes/benchmark.py --config recipes/configs/study_tiny.yaml --output_dir /tmp/study
     accelerate launch --multi_gpu --num_processes N recipes/benchmark.py --config recipes/configs/study_gpu.yaml
+    python recipes/benchmark.py --config recipes/configs/study_gpu_quick.yaml --smoke   # the same plan, tiny, CPU
 
 Each row runs `hf_deeplense.training.finetune`, `pretrain_mae`, `pretrain_simclr` or `anomaly` in this process
 (on every process of a multi-process launch: one DDP group for every run); datasets are built once per preset and
@@ -14,12 +15,76 @@ Logic: `hf_deeplense.training.study`; tables and target checks: `hf_deeplense.ev
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import shlex
 import sys
+from typing import Any
 
 from hf_deeplense.training import end_run
 from hf_deeplense.training.study import load_study_config, run_study
+
+# --smoke: the config's plan (presets, methods, fractions, seeds, recipes and their arguments) at sizes a CPU runs
+# in seconds: what a study config needs to start on a GPU is checked on a CPU, except the GPU itself.
+SMOKE_PRESET = {"n_per_class": 24, "image_size": 16, "device": "cpu", "write_card": False}
+SMOKE_MODEL = {
+    "patch_size": 4,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "decoder_hidden_size": 16,
+    "decoder_num_hidden_layers": 1,
+    "decoder_num_attention_heads": 2,
+    "decoder_intermediate_size": 32,
+}
+SMOKE_CNN_ARGS = {"channels": [8, 16, 32, 64]}  # a narrow ResNet (timm `channels`)
+SMOKE_RUN = {
+    "max_steps": 2,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+    "eval_strategy": "steps",
+    "save_strategy": "steps",
+    "eval_steps": 1,
+    "save_steps": 1,
+    "logging_steps": 1,
+    "bf16": False,
+    "torch_compile": False,
+    "dataloader_num_workers": 0,
+    "dataloader_pin_memory": False,
+}
+
+
+def _shrink_model(model_config: dict[str, Any], model_type: str | None) -> dict[str, Any]:
+    shrunk = {key: SMOKE_MODEL.get(key, value) for key, value in model_config.items()}
+    if isinstance(shrunk.get("backbone_config"), dict):  # SimCLR
+        backbone = shrunk["backbone_config"]
+        shrunk["backbone_config"] = _shrink_model(backbone, backbone.get("model_type"))
+    if model_type == "deeplense_cnn" and shrunk.get("architecture", "resnet18") == "resnet18":
+        shrunk["model_args"] = {**(shrunk.get("model_args") or {}), **SMOKE_CNN_ARGS}
+    return shrunk
+
+
+def smoke_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The study `config` with every preset 24 images a class at 16 px simulated on the CPU (no card), every
+    model 32 wide and 2 layers deep (ResNets 8-64 channels), every run 2 steps of 8 images in fp32, evaluated and
+    saved at each step, uncompiled, read in the main process; the output folder gets a `_smoke` suffix. The plan
+    (rows, recipes, other arguments such as `data_on_device`) is the config's."""
+    config = copy.deepcopy(config)
+    config["output_dir"] = f"{config['output_dir'].rstrip('/')}_smoke"
+    for name, spec in config["presets"].items():
+        spec = config["presets"][name] = {**(spec or {}), **SMOKE_PRESET}
+        if spec.get("unlabelled_per_class"):
+            spec["unlabelled_per_class"] = SMOKE_PRESET["n_per_class"]
+    for model in config.get("models", {}).values():
+        model["model_config"] = _shrink_model(model.get("model_config") or {}, model.get("model_type"))
+    sections = config.setdefault("recipe_args", {})
+    sections["common"] = {**(sections.get("common") or {}), **SMOKE_RUN}
+    for name, section in sections.items():
+        if name != "common" and section:
+            section.update({key: SMOKE_RUN[key] for key in section if key in SMOKE_RUN})
+            section.pop("num_train_epochs", None)
+    return config
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -40,9 +105,17 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="run only these presets of the config (e.g. one process per preset; then --finished_only over all)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the config's plan at tiny sizes on the CPU (seconds): 16 px, 24 images a class, 2-layer models, "
+        "2 steps a run, fp32; output in <output_dir>_smoke",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = load_study_config(args.config)
+    if args.smoke:
+        config = smoke_config(config)
     if args.output_dir:
         config["output_dir"] = args.output_dir
     config["config_path"] = args.config

@@ -1,7 +1,13 @@
 """Lensing datasets: one Parquet + dataset-card format for built, converted and published data."""
 
 from .card import dataset_statistics, read_features, render_dataset_card, write_dataset_card
-from .collate import BatchedLensingDataset, LensingCollator, batched_loader, with_row_index
+from .collate import (
+    BatchedLensingDataset,
+    DeviceLensingDataset,
+    LensingCollator,
+    batched_loader,
+    with_row_index,
+)
 from .convert import (
     ALLOW_PICKLE_WARNING,
     LAYOUTS,
@@ -34,6 +40,7 @@ __all__ = [
     "SPLITS",
     "BatchedLensingDataset",
     "ConversionResult",
+    "DeviceLensingDataset",
     "LayoutError",
     "LensingAugment",
     "LensingCollator",

@@ -1,4 +1,5 @@
-"""Turn dataset rows into model batches fast: `LensingCollator`, `BatchedLensingDataset`, `batched_loader`.
+"""Turn dataset rows into model batches fast: `LensingCollator`, `BatchedLensingDataset`, `DeviceLensingDataset`,
+`batched_loader`.
 
 `torch.utils.data.DataLoader` fetches a batch from a `datasets.Dataset` with one
 `dataset.__getitems__(indices)` call and hands the collator a list of row dicts; with
@@ -7,6 +8,8 @@ stacks them. For a random (shuffled) batch, `datasets` still gathers row by row 
 and one numpy conversion per row: ~8k images/s here). `BatchedLensingDataset` wraps the dataset
 and gathers a whole batch with numpy fancy indexing on zero-copy views of the memory-mapped Arrow
 columns, returning columns: an order of magnitude faster (bench/bench_data.py measures all paths).
+`DeviceLensingDataset` goes further for a GPU: a split's images are processed once and kept as one tensor
+on the training device, so that a batch is an index into it (no per-step reading, processing or copying).
 """
 
 from __future__ import annotations
@@ -216,6 +219,82 @@ class BatchedLensingDataset(Dataset):
                 out[selected] = arrays[chunk][rows[selected] - offsets[chunk]]
             batch[name] = out
         return batch
+
+    def __getitem__(self, key: int | Sequence[int]) -> dict[str, Any]:
+        if not np.isscalar(key):
+            return self.__getitems__(key)
+        return {name: values[0] for name, values in self.__getitems__([key]).items()}
+
+
+class DeviceLensingDataset(Dataset):
+    """A `datasets.Dataset` whose images are processed once and kept as one tensor on a device.
+
+    At construction every image is read (through `BatchedLensingDataset`, `chunk_size` rows at a time), passed
+    through `image_processor` exactly as `LensingCollator` would pass a batch (so a row's processed image is the
+    same whatever batch it later falls in: the processor works per image), and copied into one float32 tensor
+    `(num_rows, C, H, W)` on `device`. `__getitems__(indices)` then returns that tensor indexed on the device
+    plus the other numeric columns (labels, targets, `row_index`) as numpy arrays gathered on the CPU (a few
+    bytes per row; the Trainer moves labels to the device with the batch). Give the collator
+    `image_processor=None`: the images are processed already.
+
+    Use with `dataloader_num_workers=0` and `dataloader_pin_memory=False` (the batches are device tensors made in
+    the main process). Memory: `num_rows * C * H * W * 4` bytes on the device (24,000 images of 64 x 64:
+    393 MB).
+
+    Args:
+        dataset: a `datasets.Dataset` with `pixel_values` (its `select` indices are honoured, as in
+            `BatchedLensingDataset`).
+        image_processor: called on each chunk of stacked `(chunk, C, H, W)` images
+            (`image_processor(images, return_tensors="pt")["pixel_values"]`); None: the images as stored.
+        device: where the images are kept (e.g. the Trainer's `args.device`).
+        columns: the other columns to read (default: every non-string column but `pixel_values`).
+        chunk_size: rows read and processed at once.
+        pixel_dtype: dtype of the kept images.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        image_processor: Callable | None = None,
+        device: torch.device | str = "cpu",
+        columns: Sequence[str] | None = None,
+        chunk_size: int = 4096,
+        pixel_dtype: torch.dtype = torch.float32,
+    ):
+        reader = BatchedLensingDataset(dataset)
+        if "pixel_values" not in reader.columns:
+            raise ValueError(f"DeviceLensingDataset needs a pixel_values column ({list(dataset.features)})")
+        self.columns = [
+            name for name in (reader.columns if columns is None else columns) if name != "pixel_values"
+        ]
+        self.device = torch.device(device)
+        chunks, others = [], {name: [] for name in self.columns}
+        for start in range(0, len(reader), chunk_size):
+            batch = reader.__getitems__(range(start, min(start + chunk_size, len(reader))))
+            pixel_values = _stack(batch["pixel_values"], pixel_dtype)
+            if pixel_values.ndim == 3:  # (chunk, H, W): single channel
+                pixel_values = pixel_values[:, None]
+            if image_processor is not None:
+                pixel_values = image_processor(pixel_values, return_tensors="pt")["pixel_values"]
+            chunks.append(pixel_values.to(self.device, pixel_dtype))
+            for name in self.columns:
+                others[name].append(batch[name])
+        self.pixel_values = torch.cat(chunks) if chunks else torch.empty(0, device=self.device)
+        self.others = {name: np.concatenate(values) for name, values in others.items() if values}
+
+    def __len__(self) -> int:
+        return len(self.pixel_values)
+
+    def __getitems__(self, keys: Sequence[int]) -> dict[str, Any]:
+        rows = np.asarray(keys, dtype=np.int64)
+        if len(rows) and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError(f"index out of range for a dataset of {len(self)} rows")
+        rows = rows % max(1, len(self))
+        index = torch.from_numpy(rows).to(self.device)
+        return {
+            "pixel_values": self.pixel_values.index_select(0, index),  # (batch, C, H, W) on the device
+            **{name: values[rows] for name, values in self.others.items()},
+        }
 
     def __getitem__(self, key: int | Sequence[int]) -> dict[str, Any]:
         if not np.isscalar(key):

@@ -60,8 +60,9 @@ class LensingAugment:
 
         Args:
             pixel_values: `(batch, channels, height, width)` float tensor.
-            generator: source of all random numbers; must live on `pixel_values.device`
-                (None: torch's global generator).
+            generator: source of all random numbers (None: torch's global generator of the batch's device).
+                The numbers are drawn on the generator's device and moved to the batch's, so a CPU generator
+                augments a batch on a GPU exactly as it augments the same batch on the CPU.
 
         Returns:
             A new tensor of the same shape, dtype and device.
@@ -72,28 +73,29 @@ class LensingAugment:
             )
         batch, _, height, width = pixel_values.shape
         device = pixel_values.device
+        draw = generator.device if generator is not None else device  # where the random numbers are drawn
         output = pixel_values
         if self.rotate90:
             if height != width:
                 raise ValueError(f"rotate90 needs square images, got {height}x{width}")
-            turns = torch.randint(0, 4, (batch,), generator=generator, device=device)
+            turns = torch.randint(0, 4, (batch,), generator=generator, device=draw).to(device)
             output = output.clone()
             for k in (1, 2, 3):  # one call per rotation angle, not per image
                 selected = turns == k
                 output[selected] = torch.rot90(output[selected], k, dims=(2, 3))
         if self.flip:
-            flipped = torch.rand(batch, generator=generator, device=device) < 0.5
+            flipped = torch.rand(batch, generator=generator, device=draw).to(device) < 0.5
             output = torch.where(flipped[:, None, None, None], output.flip(-1), output)
         if self.max_shift:
             shifts = torch.randint(
-                -self.max_shift, self.max_shift + 1, (2, batch), generator=generator, device=device
-            )
+                -self.max_shift, self.max_shift + 1, (2, batch), generator=generator, device=draw
+            ).to(device)
             rows = (torch.arange(height, device=device)[None, :] - shifts[0][:, None]) % height  # (batch, H)
             cols = (torch.arange(width, device=device)[None, :] - shifts[1][:, None]) % width  # (batch, W)
             output = output.gather(2, rows[:, None, :, None].expand_as(output))
             output = output.gather(3, cols[:, None, None, :].expand_as(output))
         if self.noise_std:
-            noise = torch.randn(output.shape, generator=generator, device=device, dtype=output.dtype)
+            noise = torch.randn(output.shape, generator=generator, device=draw, dtype=output.dtype).to(device)
             output = output + self.noise_std * noise
         return output
 

@@ -12,7 +12,13 @@ from typing import Any, NamedTuple
 
 from datasets import DatasetDict
 
-from ..data import LensingAugment, SimulatedLensDataset, check_split_pixels, load_lensing_dataset
+from ..data import (
+    DeviceLensingDataset,
+    LensingAugment,
+    SimulatedLensDataset,
+    check_split_pixels,
+    load_lensing_dataset,
+)
 from ..data.selection import keep_classes, stratified_head
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
@@ -20,9 +26,11 @@ from ..simulation import get_preset
 __all__ = [
     "DataArguments",
     "as_dict",
+    "batch_image_processor",
     "load_splits",
     "make_augment",
     "make_image_processor",
+    "on_training_device",
     "pretraining_data",
     "simulated_splits",
 ]
@@ -87,11 +95,23 @@ class DataArguments:
     max_test_samples: int | None = field(
         default=None, metadata={"help": "Stratified subset of the test split."}
     )
+    data_on_device: bool = field(
+        default=False,
+        metadata={
+            "help": "Process the training and evaluation splits' images once and keep them as one tensor on "
+            "the training device (DeviceLensingDataset): each batch is an index into it, augmented there. "
+            "Needs dataloader_num_workers 0 and dataloader_pin_memory false; same batches as the default path."
+        },
+    )
 
     def __post_init__(self):
         if (self.dataset is None) == (self.simulate is None):
             raise ValueError(
                 "give exactly one data source: --dataset (folder or repo id) or --simulate (preset)"
+            )
+        if self.data_on_device and self.simulate:
+            raise ValueError(
+                "data_on_device needs a --dataset (an on-the-fly --simulate stream has no split)"
             )
         self.simulation_overrides = as_dict(self.simulation_overrides)
 
@@ -173,6 +193,29 @@ def make_image_processor(data_args: DataArguments, num_channels: int, image_size
         do_resize=True,
         normalization=data_args.normalization,
     )
+
+
+def on_training_device(dataset, data_args: DataArguments, training_args, image_processor: LensImageProcessor):
+    """What the Trainer reads of `dataset`: the dataset itself, or with `data_args.data_on_device` a
+    `DeviceLensingDataset` of it (processed once with `image_processor`, on `training_args.device`); its
+    collators then take `batch_image_processor(...)`. None stays None."""
+    if dataset is None or not data_args.data_on_device:
+        return dataset
+    if training_args.dataloader_num_workers or training_args.dataloader_pin_memory:
+        raise ValueError(
+            "data_on_device keeps the images on the training device: set dataloader_num_workers 0 and "
+            f"dataloader_pin_memory false (got {training_args.dataloader_num_workers} and "
+            f"{training_args.dataloader_pin_memory})"
+        )
+    return DeviceLensingDataset(dataset, image_processor, device=training_args.device)
+
+
+def batch_image_processor(
+    data_args: DataArguments, image_processor: LensImageProcessor
+) -> LensImageProcessor | None:
+    """The processor the Trainer's collators apply to each batch: None with `data_on_device` (the
+    `DeviceLensingDataset` processed every image once), else `image_processor`."""
+    return None if data_args.data_on_device else image_processor
 
 
 def make_augment(data_args: DataArguments) -> LensingAugment | None:

@@ -23,7 +23,15 @@ from ..evaluation.report import report_classification, report_regression
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run, hub_id_or_none
 from .callbacks import EvalHistoryJsonCallback
-from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor
+from .data import (
+    DataArguments,
+    as_dict,
+    batch_image_processor,
+    load_splits,
+    make_augment,
+    make_image_processor,
+    on_training_device,
+)
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
 from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone, num_parameters
 from .trainer import LensingTrainer, predict_arrays, start_run
@@ -113,17 +121,23 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         return model
 
     label_column = recipe_args.target_column if regression else "label"
+    # what the Trainer reads: the splits, or (data_on_device) their images processed once on the device
+    train_input, eval_input, test_input = (
+        on_training_device(dataset, data_args, training_args, processor)
+        for dataset in (with_row_index(train), eval_set, test_set)
+    )
+    batch_processor = batch_image_processor(data_args, processor)
 
     def make_trainer(arguments: LensingTrainingArguments, model) -> LensingTrainer:
         return LensingTrainer(
             model=model,
             args=arguments,
-            train_dataset=with_row_index(train),
-            eval_dataset=eval_set,
+            train_dataset=train_input,
+            eval_dataset=eval_input,
             data_collator=LensingCollator(
-                processor, label_column, make_augment(data_args), seed=arguments.seed
+                batch_processor, label_column, make_augment(data_args), seed=arguments.seed
             ),
-            eval_data_collator=LensingCollator(processor, label_column),
+            eval_data_collator=LensingCollator(batch_processor, label_column),
             compute_metrics=make_compute_metrics(recipe_args.task, class_names, [recipe_args.target_column]),
             callbacks=[EvalHistoryJsonCallback()],
         )
@@ -147,7 +161,7 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
 
     metrics, plots = trainer.evaluate() if eval_set is not None else {}, {}
     if test_set is not None:
-        predictions, labels, _ = predict_arrays(trainer, test_set, metric_key_prefix=data_args.test_split)
+        predictions, labels, _ = predict_arrays(trainer, test_input, metric_key_prefix=data_args.test_split)
         if trainer.is_world_process_zero():
             output_dir, split = training_args.output_dir, data_args.test_split
             if regression:

@@ -34,7 +34,16 @@ from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback
-from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
+from .data import (
+    DataArguments,
+    as_dict,
+    batch_image_processor,
+    load_splits,
+    make_augment,
+    make_image_processor,
+    on_training_device,
+    pretraining_data,
+)
 from .encoder_eval import EncoderEvalArguments, check_knn_eval, knn_eval_of_run
 from .modeling import build_pretraining_model, num_parameters
 from .trainer import LensingTrainer, start_run
@@ -115,14 +124,15 @@ def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: i
 
 
 def _train(
-    model, training_args, train, eval_set, collator, eval_collator=None, callbacks=()
+    model, data_args, training_args, processor, train, eval_set, collator, eval_collator=None, callbacks=()
 ) -> LensingTrainer:
-    """A `LensingTrainer` of the run, trained (resumed from `resume_from_checkpoint` when set)."""
+    """A `LensingTrainer` of the run (the splits placed by `on_training_device`), trained (resumed from
+    `resume_from_checkpoint` when set)."""
     trainer = LensingTrainer(
         model=model,
         args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=eval_set,
+        train_dataset=on_training_device(with_row_index(train), data_args, training_args, processor),
+        eval_dataset=on_training_device(eval_set, data_args, training_args, processor),
         data_collator=collator,
         eval_data_collator=eval_collator,
         callbacks=[EvalHistoryJsonCallback(), *callbacks],
@@ -148,7 +158,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
 
     eval_collator = LensingCollator(processor, label_column=None)
-    callbacks, fixed_batch = [EvalHistoryJsonCallback()], None
+    callbacks, fixed_batch = [], None  # `_train` adds EvalHistoryJsonCallback first
     if eval_set is not None and len(eval_set):
         fixed_batch = eval_collator(
             [eval_set[i] for i in range(min(mae_args.num_reconstructions, len(eval_set)))]
@@ -160,16 +170,18 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
                 name="mae",
             )
         )
-    trainer = LensingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=eval_set,
-        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
-        eval_data_collator=eval_collator,
-        callbacks=callbacks,
+    batch_processor = batch_image_processor(data_args, processor)
+    trainer = _train(
+        model,
+        data_args,
+        training_args,
+        processor,
+        train,
+        eval_set,
+        LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed),
+        LensingCollator(batch_processor, label_column=None),
+        callbacks,
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = {}, {}
     if eval_set is not None:
@@ -227,6 +239,7 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
         raise ValueError(
             f"num_local_crops: {type(model).__name__} takes two views only (local crops are DINO's)"
         )
+    batch_processor = batch_image_processor(data_args, processor)
     if ssl_args.num_local_crops or ssl_args.global_crop_scale is not None:
         multi_crop = MultiCropTransform(
             ssl_args.num_local_crops,
@@ -234,11 +247,20 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
             ssl_args.local_crop_scale,
             augment,
         )
-        collator = LensingCollator(processor, None, multi_crop=multi_crop, seed=training_args.seed)
+        collator = LensingCollator(batch_processor, None, multi_crop=multi_crop, seed=training_args.seed)
     else:
-        collator = LensingCollator(processor, None, augment, two_views=True, seed=training_args.seed)
+        collator = LensingCollator(batch_processor, None, augment, two_views=True, seed=training_args.seed)
     callbacks = [MomentumEncoderCallback()] if hasattr(model, "momentum_pairs") else []
-    trainer = _train(model, training_args, train, with_row_index(eval_set), collator, callbacks=callbacks)
+    trainer = _train(
+        model,
+        data_args,
+        training_args,
+        processor,
+        train,
+        with_row_index(eval_set),
+        collator,
+        callbacks=callbacks,
+    )
 
     metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
     if trainer.is_world_process_zero():
@@ -286,9 +308,17 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
     processor = make_image_processor(data_args, num_channels, image_size)
     model = _mae(anomaly_args, processor, num_channels)
     logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
-    collator = LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed)
+    batch_processor = batch_image_processor(data_args, processor)
+    collator = LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed)
     trainer = _train(
-        model, training_args, train, eval_set, collator, LensingCollator(processor, label_column=None)
+        model,
+        data_args,
+        training_args,
+        processor,
+        train,
+        eval_set,
+        collator,
+        LensingCollator(batch_processor, label_column=None),
     )
 
     metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}

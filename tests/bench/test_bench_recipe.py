@@ -61,12 +61,16 @@ def test_random_dataset_loads_in_the_project_format(bench_recipe, tmp_path):
     not (REPO_ROOT / "recipes" / "pretrain_mae.py").is_file(),
     reason="recipes/pretrain_mae.py is not in the tree yet: nothing to launch",
 )
-def test_smoke_launches_the_mae_recipe(bench_recipe, tmp_path):
+@pytest.mark.parametrize("data_on_device", [False, True])
+def test_smoke_launches_the_mae_recipe(bench_recipe, tmp_path, data_on_device):
     path = tmp_path / "recipe.json"
     exit_code = bench_recipe.main(
         ["--smoke", "--cases", "pretrain_mae", "--work-dir", str(tmp_path / "work"), "--json", str(path)]
+        + ["--data-on-device"] * data_on_device
     )
     (row,) = json.loads(path.read_text())["rows"]
+    assert row["name"].endswith("/data-on-device") == data_on_device
+    assert ("--data_on_device true" in row["command"]) == data_on_device
     assert exit_code == 0, row.get("error")
     assert row["recipe_samples_per_second"] > 0 and row["bare_samples_per_second"] > 0
     assert row["ratio"] == pytest.approx(row["recipe_samples_per_second"] / row["bare_samples_per_second"])

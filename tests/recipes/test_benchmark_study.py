@@ -300,18 +300,64 @@ def assert_every_recipe_accepts_its_arguments(config, rows, preset, tmp_path):
             assert parsed[0].label_fraction == args["label_fraction"]
 
 
-@pytest.mark.parametrize(
-    ("name", "num_presets", "num_seeds"), [("study_gpu.yaml", 3, 3), ("study_gpu_quick.yaml", 1, 1)]
-)
-def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path, name, num_presets, num_seeds):
-    config = load_study_config(CONFIGS / name)
+def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path):
+    config = load_study_config(CONFIGS / "study_gpu.yaml")
     rows = plan_rows(config)
-    # per preset: 8 classification methods and the radial-profile baseline x 3 fractions x seeds, regression +
-    # anomaly x seeds
-    assert len(rows) == num_presets * (9 * 3 * num_seeds + 2 * num_seeds)
+    # per preset: 8 classification methods and the radial-profile baseline x 3 fractions x 3 seeds, regression +
+    # anomaly x 3 seeds
+    assert len(rows) == 3 * (9 * 3 * 3 + 2 * 3)
     assert set(config["methods"]) <= set(METHODS)
     assert {target["preset"] for target in config["targets"]} == set(config["presets"])
     assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii", tmp_path)
+
+
+def test_quick_gpu_study_plan_keeps_the_data_on_the_gpu_and_every_recipe_accepts_its_arguments(tmp_path):
+    """One device command: the Model II replica, seed 0, ResNet-18 / ViT / MAE fine-tuned / radial profile at
+    three fractions; simulated on the GPU, images kept there, bf16, no DataLoader workers."""
+    config = load_study_config(CONFIGS / "study_gpu_quick.yaml")
+    rows = plan_rows(config)
+    assert {(row["method"], row["fraction"]) for row in rows} == {
+        (method, fraction)
+        for method in ("resnet18", "vit", "mae_finetune", "radial_profile")
+        for fraction in (0.01, 0.1, 1.0)
+    }
+    assert {row["seed"] for row in rows} == {0} and set(config["presets"]) == {"deeplense_model_ii"}
+    assert config["presets"]["deeplense_model_ii"]["device"] == "cuda"
+    for row in rows:
+        if row["method"] != "radial_profile":
+            _, args = row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
+            assert args["data_on_device"] and args["bf16"]
+            assert (args["dataloader_num_workers"], args["dataloader_pin_memory"]) == (0, False)
+    _, mae = pretrain_recipe_args(config, "mae", 0)
+    assert mae["data_on_device"] and mae["max_steps"] == 1200
+    assert {target["method"] for target in config["targets"]} <= set(config["methods"])
+    assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii", tmp_path)
+
+
+@pytest.mark.slow  # 10 tiny training runs on 2 shared cores (~30 s)
+def test_quick_gpu_study_smoke_runs_its_plan_on_the_cpu(tmp_path):
+    """`--smoke`: the quick GPU study's plan at tiny sizes on the CPU, every row finished, data kept on the
+    (CPU) training device, fp32; the config's own sizes are not used."""
+    benchmark = load_recipe("benchmark")
+    out = tmp_path / "quick"
+    config = CONFIGS / "study_gpu_quick.yaml"
+    summary = benchmark.main(["--config", str(config), "--smoke", "--output_dir", str(out)])
+    study = json.loads((out / "study.json").read_text())
+    assert study["failed"] == []
+    assert len(study["rows"]) == len(plan_rows(load_study_config(config))) == 12
+    tasks = sorted(command.split()[0] for command in summary["launched"])
+    assert tasks == ["finetune"] * 9 + ["pretrain_mae"]
+    built = study["datasets"]["deeplense_model_ii"]["command"]
+    assert "n_per_class=24" in built and "image_size=16" in built and "device='cpu'" in built
+    for row in study["rows"]:
+        assert 0.0 <= row["metrics"]["auc_macro"] <= 1.0
+        if row["method"] != "radial_profile":
+            args = yaml.safe_load(Path(row["config_file"]).read_text())
+            assert args["data_on_device"] and not args["bf16"] and args["max_steps"] == 2
+            assert (args.get("model_config") or {}).get("hidden_size", 32) == 32
+    assert [t["status"] for t in study["targets"]] and all(
+        t["status"] in ("met", "missed") for t in study["targets"]
+    )
 
 
 def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_arguments(tmp_path):
