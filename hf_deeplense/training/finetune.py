@@ -165,7 +165,7 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         metrics=metrics,
         image_processor=processor,
         plots=plots,
-        headline=f"{data_args.test_split}_{'mae' if regression else 'auc_macro'}",
+        headline=(f"{data_args.test_split}_{'mean_absolute_error' if regression else 'auc_macro'}",) * 2,
         **card_dataset_fields(data_args.dataset),
         dataset_split=data_args.test_split,
         description=f"Fine-tuned ({recipe_args.task}) on `{data_args.dataset}`"
