@@ -1,10 +1,12 @@
 """Training runs on top of `transformers.Trainer`: one function per recipe (`finetune`, `pretrain_mae`,
-`pretrain_simclr`, `anomaly`, `lens_finding`, `domain_adapt`), each taking the recipe's command-line arguments and
-returning its metrics, and the pieces they share (arguments, data, models, trainer, artifacts)."""
+`pretrain_simclr`, `anomaly`, `lens_finding`, `domain_adapt`, `evaluate_checkpoint`), each taking the recipe's
+command-line arguments and returning its metrics, and the pieces they share (arguments, data, models, trainer,
+artifacts)."""
 
 from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
 from .domain_adaptation import DomainAdaptArguments, domain_adapt
+from .evaluate import EvaluateArguments, evaluate_checkpoint
 from .finetune import FinetuneArguments, finetune
 from .lens_finding import LensFindingArguments, lens_finding
 from .pretrain import AnomalyArguments, MAEArguments, SimCLRArguments, anomaly, pretrain_mae, pretrain_simclr
@@ -14,6 +16,7 @@ __all__ = [
     "AnomalyArguments",
     "DomainAdaptArguments",
     "EvalHistoryJsonCallback",
+    "EvaluateArguments",
     "FinetuneArguments",
     "ImageLoggingCallback",
     "LensFindingArguments",
@@ -23,6 +26,7 @@ __all__ = [
     "anomaly",
     "domain_adapt",
     "end_run",
+    "evaluate_checkpoint",
     "finetune",
     "json_safe",
     "lens_finding",
