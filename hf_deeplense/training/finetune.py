@@ -25,7 +25,7 @@ from .artifacts import card_dataset_fields, finish_run, hub_id_or_none
 from .callbacks import EvalHistoryJsonCallback
 from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
-from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone, num_parameters
+from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone
 from .trainer import LensingTrainer, predict_arrays, start_run
 
 __all__ = ["FinetuneArguments", "finetune"]
@@ -133,8 +133,8 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         "%s: %d train rows, %d trainable / %d parameters",
         type(model).__name__,
         len(train),
-        num_parameters(model, trainable_only=True),
-        num_parameters(model),
+        model.num_parameters(only_trainable=True),
+        model.num_parameters(),
     )
     trainer = make_trainer(training_args, model)
     if hpo_args.config is not None:  # an `hpo:` section: Optuna search first, then train with the best values

@@ -26,8 +26,8 @@ __all__ = [
     "FINETUNE_CONFIG_FIELDS",
     "build_model",
     "build_pretraining_model",
+    "class_label_fields",
     "freeze_backbone",
-    "num_parameters",
 ]
 
 # Pre-training architectures without heads of their own, and the architecture whose heads load their encoder.
@@ -64,6 +64,15 @@ def _auto_class(task: str):
     return AutoModelForImageClassification if task == "classification" else AutoModelForLensRegression
 
 
+def class_label_fields(class_names: Sequence[str]) -> dict[str, Any]:
+    """`num_labels`, `id2label` and `label2id` of a classifier's config."""
+    return {
+        "num_labels": len(class_names),
+        "id2label": dict(enumerate(class_names)),
+        "label2id": {name: index for index, name in enumerate(class_names)},
+    }
+
+
 def _head_kwargs(
     task: str,
     class_names: Sequence[str] | None,
@@ -74,17 +83,9 @@ def _head_kwargs(
     if task == "classification":
         if not class_names:
             raise ValueError("classification needs class_names")
-        return {
-            "num_labels": len(class_names),
-            "id2label": dict(enumerate(class_names)),
-            "label2id": {name: index for index, name in enumerate(class_names)},
-        }
-    kwargs: dict[str, Any] = {"num_targets": num_targets}
-    if target_mean is not None:
-        kwargs["target_mean"] = target_mean
-    if target_std is not None:
-        kwargs["target_std"] = target_std
-    return kwargs
+        return class_label_fields(class_names)
+    statistics = {"target_mean": target_mean, "target_std": target_std}
+    return {"num_targets": num_targets, **{key: value for key, value in statistics.items() if value is not None}}
 
 
 def build_model(
@@ -195,8 +196,3 @@ def freeze_backbone(model: PreTrainedModel) -> nn.Module:
         raise ValueError(f"freezing the backbone of {type(model).__name__} leaves nothing to train")
     backbone.register_forward_pre_hook(_keep_in_eval_mode)
     return backbone
-
-
-def num_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

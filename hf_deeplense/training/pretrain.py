@@ -28,7 +28,7 @@ from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import card_dataset_fields, finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
 from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
-from .modeling import build_pretraining_model, num_parameters
+from .modeling import build_pretraining_model
 from .trainer import LensingTrainer, start_run
 
 __all__ = [
@@ -78,7 +78,7 @@ class AnomalyArguments:
 def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: int) -> PreTrainedModel:
     config = {"image_size": processor.size, "num_channels": num_channels, **as_dict(model_args.model_config)}
     model = build_pretraining_model(model_args.model_type, config)
-    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+    logger.info("%s with %d parameters", type(model).__name__, model.num_parameters())
     return model
 
 
@@ -112,7 +112,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
         mae_args.model_type,
         {"image_size": processor.size, "num_channels": num_channels, **as_dict(mae_args.model_config)},
     )
-    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+    logger.info("%s with %d parameters", type(model).__name__, model.num_parameters())
 
     eval_collator = LensingCollator(processor, label_column=None)
     callbacks, fixed_batch = [EvalHistoryJsonCallback()], None
@@ -179,7 +179,7 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
     }
     model = AutoModel.from_config(AutoConfig.for_model(simclr_args.model_type, **model_config))
     backbone = model.config.backbone_config.model_type
-    logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, num_parameters(model))
+    logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, model.num_parameters())
 
     # SimCLR needs its views whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
