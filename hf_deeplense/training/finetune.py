@@ -21,7 +21,7 @@ from ..data.selection import class_names_of, finite_target_rows, label_fraction_
 from ..evaluation.metrics import make_compute_metrics
 from ..evaluation.report import report_classification, report_regression
 from .arguments import LensingTrainingArguments, parse_recipe_args
-from .artifacts import card_dataset_fields, finish_run, hub_id_or_none
+from .artifacts import finish_run, hub_id_or_none
 from .callbacks import EvalHistoryJsonCallback
 from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
@@ -156,8 +156,7 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
                 )
             else:
                 report = report_classification(predictions, labels, class_names, output_dir, split)
-            metrics.update(report.metrics)
-            plots = {name.replace("_", " "): path for name, path in report.plots.items()}
+            metrics, plots = {**metrics, **report.metrics}, report.plots
     finish_run(
         trainer,
         (recipe_args, data_args, training_args),
@@ -166,7 +165,7 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         image_processor=processor,
         plots=plots,
         headline=(f"{data_args.test_split}_{'mean_absolute_error' if regression else 'auc_macro'}",) * 2,
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         dataset_split=data_args.test_split,
         description=f"Fine-tuned ({recipe_args.task}) on `{data_args.dataset}`"
         + (f" from `{recipe_args.init_from}`" if recipe_args.init_from else " from scratch")

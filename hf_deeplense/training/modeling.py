@@ -84,8 +84,8 @@ def _head_kwargs(
         if not class_names:
             raise ValueError("classification needs class_names")
         return class_label_fields(class_names)
-    statistics = {"target_mean": target_mean, "target_std": target_std}
-    return {"num_targets": num_targets, **{key: value for key, value in statistics.items() if value is not None}}
+    kwargs = {"num_targets": num_targets, "target_mean": target_mean, "target_std": target_std}
+    return {key: value for key, value in kwargs.items() if value is not None}
 
 
 def build_model(

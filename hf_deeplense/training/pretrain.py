@@ -25,7 +25,7 @@ from ..evaluation.inference import anomaly_scores
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
-from .artifacts import card_dataset_fields, finish_run
+from .artifacts import finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
 from .data import DataArguments, as_dict, load_splits, make_augment, make_image_processor, pretraining_data
 from .modeling import build_pretraining_model
@@ -154,7 +154,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
         image_processor=processor,
         plots=plots,
         headline=("eval reconstruction loss", "eval_loss"),
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         description=f"Masked-autoencoder pre-training on {source}.",
         repo_id=publish_to,
     )
@@ -194,7 +194,7 @@ def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
         metrics=metrics,
         image_processor=processor,
         headline=("eval NT-Xent loss", "eval_loss"),
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         description=f"SimCLR pre-training ({backbone} backbone) on {source}.",
         repo_id=publish_to,
     )
@@ -252,7 +252,7 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
         image_processor=processor,
         plots=plots,
         headline=(f"{data_args.test_split}_anomaly_auc",) * 2,
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         dataset_split=data_args.test_split,
         description=f"MAE trained on `{anomaly_args.normal_class}` images of `{data_args.dataset}` only; its "
         "reconstruction error (`model.anomaly_score`) is an anomaly score for the other classes.",
