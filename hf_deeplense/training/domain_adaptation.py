@@ -77,21 +77,18 @@ def dann_coefficient(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
-class DomainDiscriminator(nn.Module):
+class DomainDiscriminator(nn.Sequential):
     """MLP `(batch, hidden_size)` -> `(batch,)` logit that the features come from the source domain."""
 
     def __init__(self, input_size: int, hidden_size: int = 256):
-        super().__init__()
-        self.layers = nn.Sequential(
+        super().__init__(
             nn.Linear(input_size, hidden_size),
             nn.ReLU(),
             nn.Linear(hidden_size, hidden_size),
             nn.ReLU(),
             nn.Linear(hidden_size, 1),
+            nn.Flatten(0),  # (batch, 1) -> (batch,)
         )
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features)[:, 0]
 
 
 def features_and_logits(model: nn.Module, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,11 +150,6 @@ def _discriminator(model: nn.Module, images: torch.Tensor, config: AdaptationCon
         hidden_size = features_and_logits(model, images[:2].to(_device(model)))[0].shape[-1]
     torch.manual_seed(config.seed)
     return DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(_device(model))
-
-
-def _domain_labels(num_source: int, num_target: int, device: torch.device) -> torch.Tensor:
-    """1 for the source rows, then 0 for the target rows."""
-    return torch.cat([torch.ones(num_source), torch.zeros(num_target)]).to(device)
 
 
 def _accuracy(domain_logits: torch.Tensor, domain_labels: torch.Tensor) -> float:
@@ -223,7 +215,7 @@ def train_dann(
             logits[:num_source], source_labels[source_index].to(device)
         )
         domain_logits = discriminator(grad_reverse(features, coefficient))  # (2 * batch,)
-        domain_labels = _domain_labels(num_source, len(target_index), device)
+        domain_labels = torch.cat([torch.ones(num_source), torch.zeros(len(target_index))]).to(device)
         domain_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
         optimizer.zero_grad()
         (classification_loss + domain_loss).backward()
@@ -276,7 +268,7 @@ def train_adda(
         target_features = features_and_logits(target_model, target_images[target_index].to(device))[0]
         # 1. discriminator: source features -> 1, target features -> 0
         domain_logits = discriminator(torch.cat([source_features, target_features.detach()]))
-        domain_labels = _domain_labels(len(source_index), len(target_index), device)
+        domain_labels = torch.cat([torch.ones(len(source_index)), torch.zeros(len(target_index))]).to(device)
         discriminator_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
         discriminator_optimizer.zero_grad()
         discriminator_loss.backward()

@@ -108,14 +108,10 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     publish_to = start_run(training_args)
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
-    model = build_pretraining_model(
-        mae_args.model_type,
-        {"image_size": processor.size, "num_channels": num_channels, **as_dict(mae_args.model_config)},
-    )
-    logger.info("%s with %d parameters", type(model).__name__, model.num_parameters())
+    model = _mae(mae_args, processor, num_channels)
 
     eval_collator = LensingCollator(processor, label_column=None)
-    callbacks, fixed_batch = [EvalHistoryJsonCallback()], None
+    callbacks, fixed_batch = [], None
     if eval_set is not None and len(eval_set):
         fixed_batch = eval_collator(
             [eval_set[i] for i in range(min(mae_args.num_reconstructions, len(eval_set)))]
@@ -127,16 +123,8 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
                 name="mae",
             )
         )
-    trainer = LensingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=with_row_index(train),
-        eval_dataset=eval_set,
-        data_collator=LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed),
-        eval_data_collator=eval_collator,
-        callbacks=callbacks,
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    collator = LensingCollator(processor, None, make_augment(data_args), seed=training_args.seed)
+    trainer = _train(model, training_args, train, eval_set, collator, eval_collator, callbacks)
 
     metrics, plots = {}, {}
     if eval_set is not None:
