@@ -186,26 +186,19 @@ def write_run_artifacts(
     )
 
 
-def push_run_to_hub(
-    output_dir: str | os.PathLike,
-    repo_id: str,
-    *,
-    token: str | None = None,
-    private: bool | None = None,
-    commit_message: str = "Upload hf_deeplense run",
-) -> str:
+def push_run_to_hub(output_dir: str | os.PathLike, repo_id: str, *, token: str | None = None) -> str:
     """Publish a run folder (weights, processor, card, metrics, plots; no Trainer checkpoints).
 
     Returns:
         The URL of the commit.
     """
     api = HfApi(token=token)
-    api.create_repo(repo_id, exist_ok=True, private=private)
+    api.create_repo(repo_id, exist_ok=True)
     commit = api.upload_folder(
         folder_path=str(output_dir),
         repo_id=repo_id,
         ignore_patterns=PUBLISH_IGNORE,
-        commit_message=commit_message,
+        commit_message="Upload hf_deeplense run",
     )
     return commit.commit_url
 
