@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModelForImageClassification,
-    AutoModelForPreTraining,
-)
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForPreTraining
 
 from ..data import LensingCollator
 from ..data.selection import class_names_of, finite_target_rows
@@ -28,18 +23,14 @@ from ..evaluation.cam import write_cam_overlays
 from ..evaluation.inference import anomaly_scores, predict_dataset
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly, report_classification, report_regression
-from ..models import AutoModelForLensRegression
 from .arguments import parse_recipe_args
 from .callbacks import json_safe
 from .data import DataArguments, load_splits
+from .modeling import AUTO_CLASSES
 
 __all__ = ["EvaluateArguments", "evaluate_checkpoint", "infer_task"]
 
-AUTO_CLASS = {
-    "classification": AutoModelForImageClassification,
-    "regression": AutoModelForLensRegression,
-    "anomaly": AutoModelForPreTraining,
-}
+AUTO_CLASS = {**AUTO_CLASSES, "anomaly": AutoModelForPreTraining}  # the MAE of an anomaly run
 
 
 @dataclass

@@ -133,12 +133,8 @@ class HPOArguments:
             self.hpo = as_dict(
                 Path(self.hpo).read_text(encoding="utf-8") if os.path.isfile(self.hpo) else self.hpo
             )
-        if self.hpo is not None:
-            HPOConfig.from_dict(self.hpo)  # validate early, before any data or model is built
-
-    @property
-    def config(self) -> HPOConfig | None:
-        return None if self.hpo is None else HPOConfig.from_dict(self.hpo)
+        # the parsed `hpo:` section (None: no search), validated before any data or model is built
+        self.config = None if self.hpo is None else HPOConfig.from_dict(self.hpo)
 
 
 def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

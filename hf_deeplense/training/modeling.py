@@ -22,6 +22,7 @@ from transformers import (
 from ..models import AutoModelForLensRegression
 
 __all__ = [
+    "AUTO_CLASSES",
     "DOWNSTREAM_MODEL_TYPE",
     "FINETUNE_CONFIG_FIELDS",
     "build_model",
@@ -33,7 +34,8 @@ __all__ = [
 # Pre-training architectures without heads of their own, and the architecture whose heads load their encoder.
 DOWNSTREAM_MODEL_TYPE = {"deeplense_mae": "deeplense_vit"}
 
-TASKS = ("classification", "regression")
+# The Auto class of each fine-tuning task.
+AUTO_CLASSES = {"classification": AutoModelForImageClassification, "regression": AutoModelForLensRegression}
 
 # Config fields a fine-tuning run may set on a checkpoint's config (`build_model(checkpoint=...)`): they change
 # no parameter shape of the pre-trained part. Dropouts (ViT, hybrid, equivariant, MAE encoder; CNN drop path)
@@ -56,12 +58,6 @@ FINETUNE_CONFIG_FIELDS = frozenset(
         "class_weights",
     }
 )
-
-
-def _auto_class(task: str):
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return AutoModelForImageClassification if task == "classification" else AutoModelForLensRegression
 
 
 def class_label_fields(class_names: Sequence[str]) -> dict[str, Any]:
@@ -121,7 +117,9 @@ def build_model(
     """
     if (model_type is None) == (checkpoint is None):
         raise ValueError("give exactly one of model_type (a new model) and checkpoint (fine-tuning)")
-    auto_class = _auto_class(task)
+    if task not in AUTO_CLASSES:
+        raise ValueError(f"task must be one of {tuple(AUTO_CLASSES)}, got {task!r}")
+    auto_class = AUTO_CLASSES[task]
     head_kwargs = _head_kwargs(task, class_names, target_mean, target_std, num_targets)
     if model_type is not None:
         return auto_class.from_config(
