@@ -70,7 +70,8 @@ def test_regression_module_reports_dex_and_drops_nan_targets():
         references=[[-22.5, 1.0], [-23.0, 2.0]],
         target_names=["m", "z"],
     )
-    assert two["mean_absolute_error_m"] == pytest.approx(0.25) and two["mean_absolute_error_z"] == pytest.approx(0.5)
+    assert two["mean_absolute_error_m"] == pytest.approx(0.25)
+    assert two["mean_absolute_error_z"] == pytest.approx(0.5)
     assert two["mean_absolute_error"] == pytest.approx(0.375)
 
 
