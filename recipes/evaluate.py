@@ -2,154 +2,17 @@
 
     python recipes/evaluate.py --model outputs/ft --dataset DIR_OR_REPO_ID --output_dir outputs/eval --cam
 
-The task follows the checkpoint: a classifier gets accuracy, ROC AUC (macro, per class), ROC curves and
-a confusion matrix; a regressor MAE/RMSE/R² and a scatter plot (rows with a finite target only); an MAE
-anomaly-score AUCs of `normal_class` against the other classes; `--task knn` (any pre-trained encoder: MAE, SimCLR,
-or a classifier's backbone) a weighted kNN classification of the frozen embeddings (k=20, T=0.07, the train split
-as memory bank, `hf_deeplense.evaluation.evaluate_encoder`) and their t-SNE map. `--cam` draws Grad-CAM (CNN, hybrid) or
-attention-rollout (ViT) overlays of the first images. Writes `metrics.json` and `plots/` to `output_dir`.
+The work is `hf_deeplense.training.evaluate_checkpoint` (its module docstring says what each task gets); this
+script runs it. Writes `metrics.json` and `plots/` to `output_dir`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import torch
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModelForImageClassification,
-    AutoModelForPreTraining,
-)
-
-from hf_deeplense.data import LensingCollator
-from hf_deeplense.data.selection import class_names_of, finite_target_rows
-from hf_deeplense.evaluation import evaluate_encoder
-from hf_deeplense.evaluation.cam import write_cam_overlays
-from hf_deeplense.evaluation.inference import anomaly_scores, predict_dataset
-from hf_deeplense.evaluation.reconstruction import write_mae_reconstructions
-from hf_deeplense.evaluation.report import report_anomaly, report_classification, report_regression
-from hf_deeplense.models import AutoModelForLensRegression
-from hf_deeplense.training import json_safe, parse_recipe_args
-from hf_deeplense.training.data import DataArguments, load_splits
-
-AUTO_CLASS = {
-    "classification": AutoModelForImageClassification,
-    "regression": AutoModelForLensRegression,
-    "anomaly": AutoModelForPreTraining,
-}
-
-
-@dataclass
-class EvaluateArguments:
-    model: str = field(metadata={"help": "Checkpoint folder or Hub model id."})
-    output_dir: str = field(metadata={"help": "Where metrics.json and plots/ are written."})
-    task: str | None = field(
-        default=None,
-        metadata={"help": "classification, regression, anomaly or knn; default: from the checkpoint."},
-    )
-    target_column: str = field(default="log10_m_a", metadata={"help": "Regression target column."})
-    normal_class: str = field(
-        default="no_sub", metadata={"help": "Anomaly task: the class the MAE was trained on."}
-    )
-    knn_k: int = field(default=20, metadata={"help": "knn task: neighbours of the vote."})
-    knn_temperature: float = field(
-        default=0.07, metadata={"help": "knn task: temperature of the vote weights."}
-    )
-    batch_size: int = field(default=64, metadata={"help": "Images per forward pass."})
-    cam: bool = field(default=False, metadata={"help": "Write class-activation-map overlays."})
-    num_cam_images: int = field(default=8, metadata={"help": "Images in the CAM figure."})
-    device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Device."})
-
-
-def infer_task(model: str) -> str:
-    """The task of a checkpoint from its `architectures`."""
-    architectures = AutoConfig.from_pretrained(model).architectures or []
-    for suffix, task in (("ForImageClassification", "classification"), ("ForRegression", "regression")):
-        if any(name.endswith(suffix) for name in architectures):
-            return task
-    if any(name.endswith("ForPreTraining") for name in architectures):
-        return "anomaly"
-    raise ValueError(f"cannot tell the task of {model} from its architectures {architectures}: pass --task")
+from hf_deeplense.training import evaluate_checkpoint
 
 
 def main(args=None) -> dict[str, float]:
-    eval_args, data_args = parse_recipe_args((EvaluateArguments, DataArguments), args)
-    task = eval_args.task or infer_task(eval_args.model)
-    if task == "knn":
-        return _knn(eval_args, data_args)
-    model = AUTO_CLASS[task].from_pretrained(eval_args.model).to(eval_args.device).eval()
-    processor = AutoImageProcessor.from_pretrained(eval_args.model)
-
-    dataset = load_splits(data_args)[data_args.test_split]
-    class_names = class_names_of(dataset)
-    if task == "regression":
-        dataset = finite_target_rows(dataset, eval_args.target_column)
-    processor.do_resize = True  # the dataset's images may have another size than the model's
-    label_column = eval_args.target_column if task == "regression" else "label"
-    collator = LensingCollator(processor, label_column=label_column)
-    split, output_dir = data_args.test_split, Path(eval_args.output_dir)
-
-    if task == "anomaly":
-        scores, labels = anomaly_scores(model, dataset, collator, eval_args.batch_size)
-        report = report_anomaly(scores, labels, class_names, eval_args.normal_class, output_dir, split)
-        first = collator([dataset[i] for i in range(min(6, len(dataset)))])["pixel_values"]
-        report.plots["reconstructions"] = write_mae_reconstructions(
-            model, first, output_dir / "plots" / f"mae_reconstructions_{split}.png"
-        )
-    else:
-        outputs, labels = predict_dataset(model, dataset, collator, eval_args.batch_size)
-        if task == "regression":
-            report = report_regression(outputs, labels, output_dir, split, [eval_args.target_column])
-        else:
-            model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-            if model_names != class_names:
-                raise ValueError(
-                    f"{eval_args.model} predicts {model_names}, the dataset has classes {class_names}"
-                )
-            report = report_classification(outputs, labels, class_names, output_dir, split)
-        if eval_args.cam:
-            count = min(eval_args.num_cam_images, len(dataset))
-            # images spread over the split, so that every class appears
-            rows = [dataset[int(i)] for i in torch.linspace(0, len(dataset) - 1, count).long()]
-            batch = collator(rows)
-            report.plots["cam"] = write_cam_overlays(
-                model,
-                batch["pixel_values"].to(eval_args.device),
-                output_dir / "plots" / f"cam_{split}.png",
-                class_names=class_names if task == "classification" else None,
-                labels=batch["labels"].tolist() if task == "classification" else None,
-            )
-    return _write(eval_args, data_args, task, report)
-
-
-def _knn(eval_args: EvaluateArguments, data_args: DataArguments) -> dict[str, float]:
-    report = evaluate_encoder(
-        eval_args.model,
-        load_splits(data_args),
-        train_split=data_args.train_split,
-        eval_split=data_args.test_split,
-        k=eval_args.knn_k,
-        temperature=eval_args.knn_temperature,
-        output_dir=eval_args.output_dir,
-        batch_size=eval_args.batch_size,
-        device=eval_args.device,
-    )
-    return _write(eval_args, data_args, "knn", report)
-
-
-def _write(eval_args: EvaluateArguments, data_args: DataArguments, task: str, report) -> dict[str, float]:
-    output_dir = Path(eval_args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    result = {"model": eval_args.model, "dataset": data_args.dataset, "task": task, "metrics": report.metrics}
-    result.update({"plots": report.plots, "confusion_matrix": report.confusion_matrix})
-    (output_dir / "metrics.json").write_text(json.dumps(json_safe(result), indent=2))
-    for key, value in report.metrics.items():
-        print(f"{key}: {value:.4f}")
-    print(f"outputs: {output_dir}")
-    return report.metrics
+    return evaluate_checkpoint(args)
 
 
 if __name__ == "__main__":

@@ -238,11 +238,11 @@ def regression_metrics(
     Args:
         predictions: `(num_samples,)` or `(num_samples, num_targets)`.
         targets: same shape as `predictions` (a `(num_samples,)` target matches `(num_samples, 1)`).
-        target_names: with more than one target, per-target keys `mae_<name>` etc. are added;
+        target_names: with more than one target, per-target keys `mean_absolute_error_<name>` etc. are added;
             the unsuffixed keys average over targets.
 
     Returns:
-        `{"mae", "rmse", "r2"}` (+ per-target keys for several targets). Rows with a NaN target
+        `{"mean_absolute_error", "rmse", "r2"}` (+ per-target keys for several targets). Rows with a NaN target
         (e.g. `log10_m_a` of a non-axion image) are left out.
     """
     predictions = np.asarray(predictions, dtype=np.float64)

@@ -66,7 +66,7 @@ def report_regression(
     target_names: Sequence[str] = ("log10_m_a",),
     unit: str = "dex",
 ) -> SplitReport:
-    """Mean absolute error (`mae`), RMSE, R² and a true-vs-predicted scatter per target under `output_dir/plots/`."""
+    """Mean absolute error (`mean_absolute_error`), RMSE, R² and a true-vs-predicted scatter per target under `output_dir/plots/`."""
     plots_dir = Path(output_dir) / "plots"
     metrics = {
         f"{split}_{key}": value

@@ -3,7 +3,7 @@ RESULTS.md markdown section and the AUC-against-label-fraction plot.
 
 A *row* is one finished run, a dict with at least ``preset``, ``method``, ``fraction``, ``seed`` and
 ``metrics`` (the run's test metrics without the ``test_`` prefix: ``auc_macro``, ``auc_<class>``,
-``mae``: the regression's mean absolute error, dex for ``log10_m_a``; ``anomaly_auc``); the runner adds ``command``, ``device``,
+``mean_absolute_error``: the regression's, dex for ``log10_m_a``; ``anomaly_auc``); the runner adds ``command``, ``device``,
 ``started_at`` and ``wall_s``.
 """
 
@@ -30,9 +30,8 @@ __all__ = [
     "results_markdown",
 ]
 
-# The metric each kind of method is judged by (lower is better only for `mae`, the mean absolute error of a
-# regression; the masked autoencoder is the `mae_*` methods).
-HEADLINE_METRICS = ("auc_macro", "mae", "anomaly_auc")
+# The metric each kind of method is judged by (lower is better only for `mean_absolute_error`, a regression's).
+HEADLINE_METRICS = ("auc_macro", "mean_absolute_error", "anomaly_auc")
 
 # Figures the DeepLense project (ML4SCI) reports on its public sets, keyed by the replica preset of each set and
 # quoted for context in the results table: they are not ours and were not reproduced here.
@@ -250,7 +249,7 @@ def results_markdown(
         ]
         for group in others:
             lines.append(
-                f"| {group['preset']} | {group['method']} | {group['n']} | {_cell(group['metrics'].get('mae'))} | "
+                f"| {group['preset']} | {group['method']} | {group['n']} | {_cell(group['metrics'].get('mean_absolute_error'))} | "
                 f"{_cell(group['metrics'].get('anomaly_auc'))} |"
             )
         lines.append("")

@@ -23,14 +23,6 @@ from transformers import HfArgumentParser, TrainingArguments
 __all__ = ["LensingTrainingArguments", "load_config_file", "make_training_arguments", "parse_recipe_args"]
 
 
-def _bf16_available() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
-def _cpu_only() -> bool:
-    return not torch.cuda.is_available() and not torch.backends.mps.is_available()
-
-
 @dataclass
 class LensingTrainingArguments(TrainingArguments):
     """`TrainingArguments` whose defaults differ from transformers' where every lensing run needs it.
@@ -69,9 +61,9 @@ class LensingTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         defaults = {
-            "bf16": _bf16_available(),
+            "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
             "dataloader_pin_memory": torch.cuda.is_available(),
-            "use_cpu": _cpu_only(),
+            "use_cpu": not torch.cuda.is_available() and not torch.backends.mps.is_available(),
             "dataloader_persistent_workers": self.dataloader_num_workers > 0,
         }
         for name, value in defaults.items():

@@ -34,7 +34,6 @@ from .callbacks import json_safe
 __all__ = [
     "RunArtifacts",
     "arguments_to_dict",
-    "card_dataset_fields",
     "finish_run",
     "hub_id_or_none",
     "push_run_to_hub",
@@ -58,21 +57,13 @@ class RunArtifacts:
 
 
 def arguments_to_dict(*arguments: Any) -> dict[str, Any]:
-    """One flat dict of the fields of argument dataclasses (`TrainingArguments.to_dict()` for those)."""
+    """One flat dict of the fields of argument dataclasses (`TrainingArguments.to_dict()`, without its tokens)."""
     merged: dict[str, Any] = {}
     for item in arguments:
         if isinstance(item, TrainingArguments):
-            values = item.to_dict()
-            values = {
-                key: value
-                for key, value in values.items()
-                if not key.endswith("_token") and key != "hub_token"
-            }
-        elif dataclasses.is_dataclass(item):
-            values = dataclasses.asdict(item)
+            merged.update({key: value for key, value in item.to_dict().items() if not key.endswith("_token")})
         else:
-            values = dict(item)
-        merged.update(values)
+            merged.update(dataclasses.asdict(item))
     return json.loads(json.dumps(json_safe(merged), default=str))
 
 
@@ -82,15 +73,6 @@ def hub_id_or_none(name: str | None) -> str | None:
     if name is None or Path(name).exists() or name.count("/") != 1 or name.startswith((".", "/")):
         return None
     return name
-
-
-def card_dataset_fields(dataset: str | None) -> dict[str, Any]:
-    """`datasets` / `dataset_name` for `write_run_artifacts`: a Hub id goes into the card's
-    `datasets`, a local folder only gives the display name."""
-    if dataset is None:
-        return {"datasets": None, "dataset_name": None}
-    hub_id = hub_id_or_none(dataset)
-    return {"datasets": [hub_id] if hub_id else None, "dataset_name": hub_id or str(dataset)}
 
 
 def take_push_to_hub(training_args: TrainingArguments) -> str | None:
@@ -128,8 +110,7 @@ def write_run_artifacts(
     image_processor: Any | None = None,
     plots: dict[str, str] | None = None,
     run_config: dict[str, Any] | None = None,
-    datasets: list[str] | None = None,
-    dataset_name: str | None = None,
+    dataset: str | None = None,
     dataset_split: str = "test",
     description: str = "",
     repo_id: str | None = None,
@@ -145,12 +126,13 @@ def write_run_artifacts(
         task: `"image-classification"`, `"regression"` or `"pretraining"` (for the model card).
         metrics: final metrics (e.g. `test_auc_macro`), floats.
         image_processor: saved next to the weights (`preprocessor_config.json`).
-        plots: caption -> PNG path (absolute, relative to the working directory, or relative to the output
-            dir); a loss-curve plot is added. The card links them relative to the output dir.
+        plots: caption (`_` reads as a space) -> PNG path (absolute, relative to the working directory, or
+            relative to the output dir); a loss-curve plot is added. The card links them relative to the output
+            dir.
         run_config: every argument of the run (`arguments_to_dict(model_args, data_args, training_args)`).
-        datasets: Hub ids or names of the datasets used (card YAML `datasets`).
-        dataset_name, dataset_split: where `metrics` were computed; the card's `model-index` lists the
-            `<dataset_split>_*` metrics (or, without those, the `eval_*` ones of the validation split).
+        dataset, dataset_split: where `metrics` were computed (a Hub id also goes into the card's `datasets`, a
+            local folder only names it); the card's `model-index` lists the `<dataset_split>_*` metrics (or,
+            without those, the `eval_*` ones of the validation split).
         description: text under the card's title.
         repo_id: id shown in the card's loading example (default: the output folder's name).
         base_model: the checkpoint fine-tuned from.
@@ -169,8 +151,8 @@ def write_run_artifacts(
     for caption, path in plots.items():
         path = Path(path)
         # a relative path is taken from the working directory if it exists there, else from the output dir
-        absolute = path if path.is_absolute() or path.exists() else output_dir / path
-        relative_plots[caption] = absolute.resolve().relative_to(output_dir.resolve()).as_posix()
+        absolute = (path if path.is_absolute() or path.exists() else output_dir / path).resolve()
+        relative_plots[caption.replace("_", " ")] = absolute.relative_to(output_dir.resolve()).as_posix()
 
     metrics = {key: float(value) for key, value in metrics.items()}
     metrics_path = output_dir / "metrics.json"
@@ -179,14 +161,15 @@ def write_run_artifacts(
     run_config_path.write_text(yaml.safe_dump(run_config or {}, sort_keys=True))
 
     card_metrics, card_split = _card_metrics(metrics, dataset_split)
+    hub_dataset = hub_id_or_none(dataset)
     card = build_model_card(
         trainer.model.config,
         repo_id=repo_id or output_dir.name,
         task=task,
         description=description,
-        datasets=datasets,
+        datasets=[hub_dataset] if hub_dataset else None,
         metrics=card_metrics or None,
-        dataset_name=dataset_name or (datasets[0] if datasets else output_dir.name),
+        dataset_name=hub_dataset or dataset or output_dir.name,
         dataset_split=card_split,
         training_config=run_config,
         plots=relative_plots,
@@ -203,26 +186,19 @@ def write_run_artifacts(
     )
 
 
-def push_run_to_hub(
-    output_dir: str | os.PathLike,
-    repo_id: str,
-    *,
-    token: str | None = None,
-    private: bool | None = None,
-    commit_message: str = "Upload hf_deeplense run",
-) -> str:
+def push_run_to_hub(output_dir: str | os.PathLike, repo_id: str, *, token: str | None = None) -> str:
     """Publish a run folder (weights, processor, card, metrics, plots; no Trainer checkpoints).
 
     Returns:
         The URL of the commit.
     """
     api = HfApi(token=token)
-    api.create_repo(repo_id, exist_ok=True, private=private)
+    api.create_repo(repo_id, exist_ok=True)
     commit = api.upload_folder(
         folder_path=str(output_dir),
         repo_id=repo_id,
         ignore_patterns=PUBLISH_IGNORE,
-        commit_message=commit_message,
+        commit_message="Upload hf_deeplense run",
     )
     return commit.commit_url
 

@@ -34,9 +34,6 @@ class EvalHistoryJsonCallback(TrainerCallback):
     run is killed later.
     """
 
-    def __init__(self, filename: str = "eval_history.json"):
-        self.filename = filename
-
     def on_evaluate(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics=None, **kwargs
     ):
@@ -53,7 +50,7 @@ class EvalHistoryJsonCallback(TrainerCallback):
         ]
         if not history or history[-1]["step"] != state.global_step:
             history.append({"step": state.global_step, "epoch": state.epoch, **metrics})
-        path = Path(args.output_dir) / self.filename
+        path = Path(args.output_dir) / "eval_history.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(json_safe(history), indent=2))

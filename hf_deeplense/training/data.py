@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import yaml
 from datasets import DatasetDict
 
 from ..data import (
@@ -37,15 +38,15 @@ __all__ = [
 
 
 def as_dict(value: dict | str | None) -> dict[str, Any]:
-    """A dict from a config mapping, a JSON string (command line) or None."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return dict(value)
-    parsed = json.loads(value)
-    if not isinstance(parsed, dict):
-        raise ValueError(f"expected a JSON object, got {value!r}")
-    return parsed
+    """A dict from a config mapping, JSON or YAML text (command line) or None."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:  # YAML (its 1.1 floats need a dot: 1.0e-4, not 1e-4)
+            value = yaml.safe_load(value)
+    if not isinstance(value, dict | None):
+        raise ValueError(f"expected a mapping (JSON object), got {value!r}")
+    return dict(value or {})
 
 
 @dataclass

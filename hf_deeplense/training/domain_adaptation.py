@@ -27,16 +27,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForImageClassification
 
 from ..data import load_lensing_dataset
 from ..data.lens_finding import simulate_lens_finding_arrays
 from ..evaluation.metrics import classification_metrics
 from ..simulation import get_preset, simulate_batch
 from .arguments import parse_recipe_args
+from .data import as_dict
+from .modeling import build_model
 
 __all__ = [
     "AdaptationConfig",
@@ -77,21 +77,18 @@ def dann_coefficient(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
-class DomainDiscriminator(nn.Module):
+class DomainDiscriminator(nn.Sequential):
     """MLP `(batch, hidden_size)` -> `(batch,)` logit that the features come from the source domain."""
 
     def __init__(self, input_size: int, hidden_size: int = 256):
-        super().__init__()
-        self.layers = nn.Sequential(
+        super().__init__(
             nn.Linear(input_size, hidden_size),
             nn.ReLU(),
             nn.Linear(hidden_size, hidden_size),
             nn.ReLU(),
             nn.Linear(hidden_size, 1),
+            nn.Flatten(0),  # (batch, 1) -> (batch,)
         )
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features)[:, 0]
 
 
 def features_and_logits(model: nn.Module, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,6 +144,18 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _discriminator(model: nn.Module, images: torch.Tensor, config: AdaptationConfig) -> DomainDiscriminator:
+    """A discriminator as wide as the model's features, initialised from `config.seed`."""
+    with torch.no_grad():
+        hidden_size = features_and_logits(model, images[:2].to(_device(model)))[0].shape[-1]
+    torch.manual_seed(config.seed)
+    return DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(_device(model))
+
+
+def _accuracy(domain_logits: torch.Tensor, domain_labels: torch.Tensor) -> float:
+    return ((domain_logits > 0).float() == domain_labels).float().mean().item()
+
+
 def train_source_only(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: AdaptationConfig
 ) -> list[dict[str, float]]:
@@ -183,11 +192,7 @@ def train_dann(
     """
     generator = torch.Generator().manual_seed(config.seed)
     device = _device(model)
-    with torch.no_grad():
-        model.eval()
-        hidden_size = features_and_logits(model, source_images[:2].to(device))[0].shape[-1]
-    torch.manual_seed(config.seed)
-    discriminator = DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(device)
+    discriminator = _discriminator(model.eval(), source_images, config)
     optimizer = torch.optim.AdamW(
         [
             {"params": model.parameters(), "weight_decay": config.weight_decay},
@@ -221,7 +226,7 @@ def train_dann(
                 "classification_loss": classification_loss.item(),
                 "domain_loss": domain_loss.item(),
                 "coefficient": coefficient,
-                "domain_accuracy": ((domain_logits > 0).float() == domain_labels).float().mean().item(),
+                "domain_accuracy": _accuracy(domain_logits, domain_labels),
             }
         )
     return discriminator, history
@@ -245,10 +250,7 @@ def train_adda(
     source_model.eval().requires_grad_(False)
     target_model = copy.deepcopy(source_model).train().requires_grad_(False)
     target_model.base_model.requires_grad_(True)  # the head (classifier) stays the source's
-    with torch.no_grad():
-        hidden_size = features_and_logits(source_model, source_images[:2].to(device))[0].shape[-1]
-    torch.manual_seed(config.seed)
-    discriminator = DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(device)
+    discriminator = _discriminator(source_model, source_images, config)
     betas = (0.5, 0.999)  # as in the ADDA paper
     discriminator_optimizer = torch.optim.Adam(
         discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
@@ -284,7 +286,7 @@ def train_adda(
                 "step": step,
                 "discriminator_loss": discriminator_loss.item(),
                 "target_loss": target_loss.item(),
-                "domain_accuracy": ((domain_logits > 0).float() == domain_labels).float().mean().item(),
+                "domain_accuracy": _accuracy(domain_logits, domain_labels),
             }
         )
     target_model.requires_grad_(True).eval()
@@ -363,9 +365,8 @@ class DomainAdaptArguments:
 
     def __post_init__(self):
         for name in ("source_overrides", "target_overrides", "model_config"):
-            value = getattr(self, name)
-            if isinstance(value, str):  # from the command line: JSON (or YAML) text
-                setattr(self, name, yaml.safe_load(value))
+            if isinstance(getattr(self, name), str):  # from the command line: JSON or YAML text
+                setattr(self, name, as_dict(getattr(self, name)))
 
 
 def simulate_domain(
@@ -445,19 +446,14 @@ def domain_adapt(args: Sequence[str] | None = None) -> dict:
             f"source and target must share classes and image shape: {class_names} {tuple(source_train.shape[1:])} "
             f"vs {target_classes} {tuple(target_train.shape[1:])}"
         )
-    config = AutoConfig.for_model(
-        args.model_type,
-        **{
-            "num_channels": source_train.shape[1],
-            "image_size": source_train.shape[-1],
-            "num_labels": len(class_names),
-            "id2label": dict(enumerate(class_names)),
-            "label2id": {name: index for index, name in enumerate(class_names)},
-            **(args.model_config or {}),
-        },
-    )
+    image_shape = {"num_channels": source_train.shape[1], "image_size": source_train.shape[-1]}
     torch.manual_seed(args.seed)
-    initial_model = AutoModelForImageClassification.from_config(config)
+    initial_model = build_model(
+        "classification",
+        model_type=args.model_type,
+        config_overrides={**image_shape, **(args.model_config or {})},
+        class_names=class_names,
+    )
     source_config = AdaptationConfig(
         steps=args.source_steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed
     )

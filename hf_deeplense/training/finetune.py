@@ -21,7 +21,7 @@ from ..data.selection import class_names_of, finite_target_rows, label_fraction_
 from ..evaluation.metrics import make_compute_metrics
 from ..evaluation.report import report_classification, report_regression
 from .arguments import LensingTrainingArguments, parse_recipe_args
-from .artifacts import card_dataset_fields, finish_run, hub_id_or_none
+from .artifacts import finish_run, hub_id_or_none
 from .callbacks import EvalHistoryJsonCallback
 from .data import (
     DataArguments,
@@ -33,7 +33,7 @@ from .data import (
     on_training_device,
 )
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
-from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone, num_parameters
+from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone
 from .trainer import LensingTrainer, predict_arrays, start_run
 
 __all__ = ["FinetuneArguments", "finetune"]
@@ -147,8 +147,8 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         "%s: %d train rows, %d trainable / %d parameters",
         type(model).__name__,
         len(train),
-        num_parameters(model, trainable_only=True),
-        num_parameters(model),
+        model.num_parameters(only_trainable=True),
+        model.num_parameters(),
     )
     trainer = make_trainer(training_args, model)
     if hpo_args.config is not None:  # an `hpo:` section: Optuna search first, then train with the best values
@@ -170,8 +170,7 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
                 )
             else:
                 report = report_classification(predictions, labels, class_names, output_dir, split)
-            metrics.update(report.metrics)
-            plots = {name.replace("_", " "): path for name, path in report.plots.items()}
+            metrics, plots = {**metrics, **report.metrics}, report.plots
     finish_run(
         trainer,
         (recipe_args, data_args, training_args),
@@ -179,8 +178,8 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         metrics=metrics,
         image_processor=processor,
         plots=plots,
-        headline=f"{data_args.test_split}_{'mae' if regression else 'auc_macro'}",
-        **card_dataset_fields(data_args.dataset),
+        headline=(f"{data_args.test_split}_{'mean_absolute_error' if regression else 'auc_macro'}",) * 2,
+        dataset=data_args.dataset,
         dataset_split=data_args.test_split,
         description=f"Fine-tuned ({recipe_args.task}) on `{data_args.dataset}`"
         + (f" from `{recipe_args.init_from}`" if recipe_args.init_from else " from scratch")

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 from transformers.trainer_utils import BestRun
+
+from .data import as_dict
 
 __all__ = ["HPOArguments", "HPOConfig", "best_run_arguments", "run_hyperparameter_search"]
 
@@ -129,17 +130,11 @@ class HPOArguments:
 
     def __post_init__(self):
         if isinstance(self.hpo, str):
-            text = Path(self.hpo).read_text(encoding="utf-8") if os.path.isfile(self.hpo) else self.hpo
-            try:
-                self.hpo = json.loads(text)
-            except ValueError:  # YAML (its 1.1 floats need a dot: 1.0e-4, not 1e-4)
-                self.hpo = yaml.safe_load(text)
-        if self.hpo is not None:
-            HPOConfig.from_dict(self.hpo)  # validate early, before any data or model is built
-
-    @property
-    def config(self) -> HPOConfig | None:
-        return None if self.hpo is None else HPOConfig.from_dict(self.hpo)
+            self.hpo = as_dict(
+                Path(self.hpo).read_text(encoding="utf-8") if os.path.isfile(self.hpo) else self.hpo
+            )
+        # the parsed `hpo:` section (None: no search), validated before any data or model is built
+        self.config = None if self.hpo is None else HPOConfig.from_dict(self.hpo)
 
 
 def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -19,6 +19,7 @@ split). The saved models take `pixel_values = asinh(image / asinh_softening)` of
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ from ..evaluation.metrics import detection_metrics, softmax
 from ..models.lensfinder import DeepLenseLensFinderConfig, DeepLenseLensFinderForImageClassification
 from ..simulation import get_preset
 from .arguments import LensingTrainingArguments, parse_recipe_args
+from .data import as_dict
 from .hpo import HPOArguments, best_run_arguments, run_hyperparameter_search
+from .modeling import class_label_fields
 
 __all__ = ["LensFindingArguments", "lens_finding"]
 
@@ -96,6 +99,15 @@ class LensFindingArguments:
         },
     )
 
+    def __post_init__(self):
+        self.preset_overrides = as_dict(self.preset_overrides)
+        if unknown := set(self.variants) - {"image", "image+meta"}:
+            raise ValueError(
+                f"variants: unknown variant(s) {sorted(unknown)}; use 'image' and/or 'image+meta'"
+            )
+        if self.eval_prevalence not in (None, "deeplense"):
+            self.eval_prevalence = float(self.eval_prevalence)
+
 
 def load_split(args: LensFindingArguments, split: str) -> dict:
     """Raw images (e-/s), labels and every meta column of one split."""
@@ -109,9 +121,6 @@ def load_split(args: LensFindingArguments, split: str) -> dict:
             "labels": dataset["label"],
             "meta": {name: dataset[name] for name in columns},
         }
-    overrides = args.preset_overrides or {}
-    overrides = json.loads(overrides) if isinstance(overrides, str) else overrides
-    cfg = get_preset("lens_finding", **overrides)
     # disjoint image indices: train, test, then validation (so adding validation kept the test images)
     size, fraction, start = {
         "train": (args.train_size, args.train_lens_fraction, 0),
@@ -119,21 +128,20 @@ def load_split(args: LensFindingArguments, split: str) -> dict:
         "validation": (args.validation_size, args.test_lens_fraction, args.train_size + args.test_size),
     }[split]
     return simulate_lens_finding_arrays(
-        cfg, size, seed=args.simulation_seed, lens_fraction=fraction, start=start
+        get_preset("lens_finding", **args.preset_overrides),
+        size,
+        seed=args.simulation_seed,
+        lens_fraction=fraction,
+        start=start,
     )
 
 
-def meta_columns(args: LensFindingArguments, data: dict, pixel_scale: float) -> tuple[list[str], dict]:
-    """The meta-feature names and columns of a split (photometry measured on the raw images)."""
+def meta_columns(args: LensFindingArguments, data: dict, pixel_scale: float) -> dict:
+    """Every meta column of a split, with the photometry measured on its raw images when asked for."""
     columns = dict(data["meta"])
-    names = []
-    for name in args.meta_features:
-        if name == "photometric":
-            columns.update(photometric_features(data["images"], pixel_scale))
-            names.extend(PHOTOMETRIC_FEATURES)
-        else:
-            names.append(name)
-    return names, columns
+    if "photometric" in args.meta_features:
+        columns.update(photometric_features(data["images"], pixel_scale))
+    return columns
 
 
 def lens_finding(args: Sequence[str] | None = None) -> dict:
@@ -144,20 +152,25 @@ def lens_finding(args: Sequence[str] | None = None) -> dict:
         (LensFindingArguments, HPOArguments, LensingTrainingArguments), args
     )
     output_dir = Path(training_args.output_dir)
-    overrides = args.preset_overrides or {}
-    pixel_scale = get_preset(
-        "lens_finding", **(json.loads(overrides) if isinstance(overrides, str) else overrides)
-    ).pixel_scale
+    pixel_scale = get_preset("lens_finding", **args.preset_overrides).pixel_scale
     splits = {split: load_split(args, split) for split in ("train", "validation", "test")}
-    names, columns = {}, {}
-    for split, data in splits.items():
-        names[split], columns[split] = meta_columns(args, data, pixel_scale)
-    feature_names = names["train"]
+    columns = {split: meta_columns(args, data, pixel_scale) for split, data in splits.items()}
+    feature_names = [
+        column
+        for name in args.meta_features
+        for column in (PHOTOMETRIC_FEATURES if name == "photometric" else [name])
+    ]
+    train_images = splits["train"]["images"]
     single_aucs = check_feature_leakage(
         {name: columns["train"][name] for name in feature_names}, splits["train"]["labels"]
     )
     train_meta = stack_features(columns["train"], feature_names)
-    meta_mean, meta_std = train_meta.mean(dim=0), train_meta.std(dim=0).clamp_min(1e-6)
+    meta_config = {  # the fused model's meta branch
+        "num_meta_features": len(feature_names),
+        "meta_feature_names": list(feature_names),
+        "meta_mean": train_meta.mean(dim=0).tolist(),
+        "meta_std": train_meta.std(dim=0).clamp_min(1e-6).tolist(),
+    }
     class_weights = (
         balanced_class_weights(splits["train"]["labels"], len(CLASS_NAMES))
         if args.class_weighting == "balanced"
@@ -170,54 +183,41 @@ def lens_finding(args: Sequence[str] | None = None) -> dict:
         meta = stack_features(columns[split], feature_names) if with_meta else None
         return LensFindingDataset(pixel_values, data["labels"], meta)
 
-    prevalence = args.eval_prevalence
-    if prevalence not in (None, "deeplense"):
-        prevalence = float(prevalence)
+    def build_model(model_overrides: dict, with_meta: bool) -> DeepLenseLensFinderForImageClassification:
+        config = DeepLenseLensFinderConfig(
+            num_channels=train_images.shape[1],
+            image_size=train_images.shape[-1],
+            conv_channels=args.conv_channels,
+            hidden_size=args.hidden_size,
+            class_weights=class_weights,
+            **class_label_fields(CLASS_NAMES),
+            **(meta_config if with_meta else {}),
+            **model_overrides,
+        )
+        return DeepLenseLensFinderForImageClassification(config)
+
+    def make_trainer(arguments, model_overrides: dict, with_meta: bool) -> Trainer:
+        return Trainer(
+            model_init=lambda trial=None: build_model(
+                model_overrides, with_meta
+            ),  # built after Trainer seeds
+            args=arguments,
+            train_dataset=dataset("train", with_meta),
+            eval_dataset=dataset("validation", with_meta),  # the search and model selection never see test
+            compute_metrics=lambda prediction: detection_metrics(
+                softmax(prediction.predictions)[:, 1], prediction.label_ids, prevalence=args.eval_prevalence
+            ),
+        )
+
     results = {"single_feature_auc": single_aucs, "class_weights": class_weights, "variants": {}}
     for variant in args.variants:
-        if variant not in ("image", "image+meta"):
-            raise ValueError(f"variants: unknown variant {variant!r}; use 'image' and/or 'image+meta'")
         with_meta = variant == "image+meta"
-
-        def build_model(
-            model_overrides: dict, with_meta: bool = with_meta
-        ) -> DeepLenseLensFinderForImageClassification:
-            config = DeepLenseLensFinderConfig(
-                num_channels=splits["train"]["images"].shape[1],
-                image_size=splits["train"]["images"].shape[-1],
-                conv_channels=args.conv_channels,
-                hidden_size=args.hidden_size,
-                num_meta_features=len(feature_names) if with_meta else 0,
-                meta_feature_names=list(feature_names) if with_meta else None,
-                meta_mean=meta_mean.tolist() if with_meta else None,
-                meta_std=meta_std.tolist() if with_meta else None,
-                class_weights=class_weights,
-                id2label=dict(enumerate(CLASS_NAMES)),
-                label2id={name: index for index, name in enumerate(CLASS_NAMES)},
-                **model_overrides,
-            )
-            return DeepLenseLensFinderForImageClassification(config)
-
-        def make_trainer(
-            arguments, model_overrides: dict, build_model=build_model, with_meta=with_meta
-        ) -> Trainer:
-            return Trainer(
-                model_init=lambda trial=None: build_model(model_overrides),  # built after Trainer seeds
-                args=arguments,
-                train_dataset=dataset("train", with_meta),
-                eval_dataset=dataset(
-                    "validation", with_meta
-                ),  # the search and model selection never see test
-                compute_metrics=lambda prediction: detection_metrics(
-                    softmax(prediction.predictions)[:, 1], prediction.label_ids, prevalence=prevalence
-                ),
-            )
-
         variant_args = dataclasses.replace(training_args, output_dir=str(output_dir / variant))
-        trainer = make_trainer(variant_args, {})
+        trainer = make_trainer(variant_args, {}, with_meta)
         if hpo_args.config is not None:
-            best_run = run_hyperparameter_search(trainer, hpo_args.config, build_model=build_model)
-            trainer = make_trainer(*best_run_arguments(variant_args, best_run))
+            variant_model = functools.partial(build_model, with_meta=with_meta)
+            best_run = run_hyperparameter_search(trainer, hpo_args.config, build_model=variant_model)
+            trainer = make_trainer(*best_run_arguments(variant_args, best_run), with_meta)
         trainer.train()
         metrics = trainer.evaluate(dataset("test", with_meta))
         trainer.save_model(str(output_dir / variant / "model"))

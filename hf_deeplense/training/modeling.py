@@ -22,12 +22,13 @@ from transformers import (
 from ..models import AutoModelForLensRegression
 
 __all__ = [
+    "AUTO_CLASSES",
     "DOWNSTREAM_MODEL_TYPE",
     "FINETUNE_CONFIG_FIELDS",
     "build_model",
     "build_pretraining_model",
+    "class_label_fields",
     "freeze_backbone",
-    "num_parameters",
 ]
 
 # Pre-training architectures without heads of their own, and the architecture whose heads load their encoder.
@@ -39,7 +40,8 @@ DOWNSTREAM_MODEL_TYPE = {
     "deeplense_simsiam": "deeplense_simclr",
 }
 
-TASKS = ("classification", "regression")
+# The Auto class of each fine-tuning task.
+AUTO_CLASSES = {"classification": AutoModelForImageClassification, "regression": AutoModelForLensRegression}
 
 # Config fields a fine-tuning run may set on a checkpoint's config (`build_model(checkpoint=...)`): they change
 # no parameter shape of the pre-trained part. Dropouts (ViT, hybrid, equivariant, MAE encoder; CNN drop path)
@@ -64,10 +66,13 @@ FINETUNE_CONFIG_FIELDS = frozenset(
 )
 
 
-def _auto_class(task: str):
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return AutoModelForImageClassification if task == "classification" else AutoModelForLensRegression
+def class_label_fields(class_names: Sequence[str]) -> dict[str, Any]:
+    """`num_labels`, `id2label` and `label2id` of a classifier's config."""
+    return {
+        "num_labels": len(class_names),
+        "id2label": dict(enumerate(class_names)),
+        "label2id": {name: index for index, name in enumerate(class_names)},
+    }
 
 
 def _head_kwargs(
@@ -80,17 +85,9 @@ def _head_kwargs(
     if task == "classification":
         if not class_names:
             raise ValueError("classification needs class_names")
-        return {
-            "num_labels": len(class_names),
-            "id2label": dict(enumerate(class_names)),
-            "label2id": {name: index for index, name in enumerate(class_names)},
-        }
-    kwargs: dict[str, Any] = {"num_targets": num_targets}
-    if target_mean is not None:
-        kwargs["target_mean"] = target_mean
-    if target_std is not None:
-        kwargs["target_std"] = target_std
-    return kwargs
+        return class_label_fields(class_names)
+    kwargs = {"num_targets": num_targets, "target_mean": target_mean, "target_std": target_std}
+    return {key: value for key, value in kwargs.items() if value is not None}
 
 
 def build_model(
@@ -126,7 +123,9 @@ def build_model(
     """
     if (model_type is None) == (checkpoint is None):
         raise ValueError("give exactly one of model_type (a new model) and checkpoint (fine-tuning)")
-    auto_class = _auto_class(task)
+    if task not in AUTO_CLASSES:
+        raise ValueError(f"task must be one of {tuple(AUTO_CLASSES)}, got {task!r}")
+    auto_class = AUTO_CLASSES[task]
     head_kwargs = _head_kwargs(task, class_names, target_mean, target_std, num_targets)
     if model_type is not None:
         return auto_class.from_config(
@@ -201,8 +200,3 @@ def freeze_backbone(model: PreTrainedModel) -> nn.Module:
         raise ValueError(f"freezing the backbone of {type(model).__name__} leaves nothing to train")
     backbone.register_forward_pre_hook(_keep_in_eval_mode)
     return backbone
-
-
-def num_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -32,7 +32,7 @@ from ..evaluation.inference import anomaly_scores
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
-from .artifacts import card_dataset_fields, finish_run
+from .artifacts import finish_run
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback
 from .data import (
     DataArguments,
@@ -45,7 +45,7 @@ from .data import (
     pretraining_data,
 )
 from .encoder_eval import EncoderEvalArguments, check_knn_eval, knn_eval_of_run
-from .modeling import build_pretraining_model, num_parameters
+from .modeling import build_pretraining_model
 from .trainer import LensingTrainer, start_run
 
 __all__ = [
@@ -119,7 +119,7 @@ class AnomalyArguments:
 def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: int) -> PreTrainedModel:
     config = {"image_size": processor.size, "num_channels": num_channels, **as_dict(model_args.model_config)}
     model = build_pretraining_model(model_args.model_type, config)
-    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+    logger.info("%s with %d parameters", type(model).__name__, model.num_parameters())
     return model
 
 
@@ -151,11 +151,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     publish_to = start_run(training_args)
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
-    model = build_pretraining_model(
-        mae_args.model_type,
-        {"image_size": processor.size, "num_channels": num_channels, **as_dict(mae_args.model_config)},
-    )
-    logger.info("%s with %d parameters", type(model).__name__, num_parameters(model))
+    model = _mae(mae_args, processor, num_channels)
 
     eval_collator = LensingCollator(processor, label_column=None)
     callbacks, fixed_batch = [], None  # `_train` adds EvalHistoryJsonCallback first
@@ -203,7 +199,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
         image_processor=processor,
         plots=plots,
         headline=("eval reconstruction loss", "eval_loss"),
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         description=f"Masked-autoencoder pre-training on {source}.",
         repo_id=publish_to,
     )
@@ -231,7 +227,7 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
     model = build_pretraining_model(ssl_args.model_type, model_config)
     backbone = model.config.backbone_config.model_type
     method = type(model).__name__.removeprefix("DeepLense").removesuffix("Model")
-    logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, num_parameters(model))
+    logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, model.num_parameters())
 
     # The views are needed whatever `augment` says; the same augmentation draws held-out eval views.
     augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
@@ -275,7 +271,7 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
         image_processor=processor,
         plots=plots,
         headline=(f"eval {method} loss", "eval_loss"),
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         description=f"{method} pre-training ({backbone} backbone) on {source}.",
         repo_id=publish_to,
     )
@@ -347,7 +343,7 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
         image_processor=processor,
         plots=plots,
         headline=(f"{data_args.test_split}_anomaly_auc",) * 2,
-        **card_dataset_fields(data_args.dataset),
+        dataset=data_args.dataset,
         dataset_split=data_args.test_split,
         description=f"MAE trained on `{anomaly_args.normal_class}` images of `{data_args.dataset}` only; its "
         "reconstruction error (`model.anomaly_score`) is an anomaly score for the other classes.",

@@ -18,7 +18,7 @@ from transformers.trainer_utils import enable_full_determinism
 from ..data import BatchedLensingDataset
 from .artifacts import take_push_to_hub
 
-__all__ = ["LensingTrainer", "end_run", "predict_arrays", "seed_everything", "start_run"]
+__all__ = ["LensingTrainer", "end_run", "predict_arrays", "start_run"]
 
 
 class LensingTrainer(Trainer):
@@ -104,20 +104,15 @@ def predict_arrays(
     return np.asarray(predictions), np.asarray(labels), dict(output.metrics)
 
 
-def seed_everything(training_args: TrainingArguments) -> None:
-    """Seed Python, numpy and torch before the model is built (`full_determinism` also makes
-    torch's kernels deterministic), as the Trainer does once it exists."""
+def start_run(training_args: TrainingArguments) -> str | None:
+    """The start of every run: logging; seeds for Python, numpy and torch before the model is built, as the
+    Trainer seeds once it exists (`full_determinism` also makes torch's kernels deterministic); and the Hub repo
+    the run is published to at its end (`take_push_to_hub`), or None."""
+    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
     if training_args.full_determinism:
         enable_full_determinism(training_args.seed)
     else:
         set_seed(training_args.seed)
-
-
-def start_run(training_args: TrainingArguments) -> str | None:
-    """The start of every run: logging, seeds (`seed_everything`), and the Hub repo the run is published to at
-    its end (`take_push_to_hub`), or None."""
-    logging.basicConfig(level=logging.INFO if training_args.should_log else logging.WARNING)
-    seed_everything(training_args)
     return take_push_to_hub(training_args)
 
 

@@ -64,14 +64,15 @@ def test_micro_and_macro_auc_against_a_hand_computation():
 def test_regression_module_reports_dex_and_drops_nan_targets():
     module = load_metric("lensing_regression")
     result = module.compute(predictions=[-22.0, -23.5, -22.2], references=[-22.5, -23.0, np.nan])
-    assert result["mae"] == pytest.approx(0.5) and result["rmse"] == pytest.approx(0.5)
+    assert result["mean_absolute_error"] == pytest.approx(0.5) and result["rmse"] == pytest.approx(0.5)
     two = module.compute(
         predictions=[[-22.0, 1.0], [-23.0, 3.0]],
         references=[[-22.5, 1.0], [-23.0, 2.0]],
         target_names=["m", "z"],
     )
-    assert two["mae_m"] == pytest.approx(0.25) and two["mae_z"] == pytest.approx(0.5)
-    assert two["mae"] == pytest.approx(0.375)
+    assert two["mean_absolute_error_m"] == pytest.approx(0.25)
+    assert two["mean_absolute_error_z"] == pytest.approx(0.5)
+    assert two["mean_absolute_error"] == pytest.approx(0.375)
 
 
 def test_anomaly_auc_module():

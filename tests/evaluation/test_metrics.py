@@ -51,7 +51,7 @@ def test_confusion_matrix():
 
 def test_regression_metrics_hand_computed():
     metrics = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 5.0]))
-    assert metrics["mae"] == pytest.approx(1.0)
+    assert metrics["mean_absolute_error"] == pytest.approx(1.0)
     assert metrics["rmse"] == pytest.approx(math.sqrt(5 / 3))
     # SS_res = 5, SS_tot = 96 / 9
     assert metrics["r2"] == pytest.approx(1 - 45 / 96)
@@ -59,16 +59,16 @@ def test_regression_metrics_hand_computed():
 
 def test_regression_drops_nan_targets_and_accepts_column_shapes():
     metrics = regression_metrics(np.array([[1.0], [2.0], [7.0]]), np.array([2.0, 4.0, np.nan]))
-    assert metrics["mae"] == pytest.approx(1.5)
+    assert metrics["mean_absolute_error"] == pytest.approx(1.5)
 
 
 def test_regression_multi_target_keys():
     predictions = np.array([[0.0, 1.0], [1.0, 1.0]])
     targets = np.array([[0.0, 3.0], [1.0, 1.0]])
     metrics = regression_metrics(predictions, targets, ["log10_m_a", "theta_e"])
-    assert metrics["mae_log10_m_a"] == pytest.approx(0.0)
-    assert metrics["mae_theta_e"] == pytest.approx(1.0)
-    assert metrics["mae"] == pytest.approx(0.5)
+    assert metrics["mean_absolute_error_log10_m_a"] == pytest.approx(0.0)
+    assert metrics["mean_absolute_error_theta_e"] == pytest.approx(1.0)
+    assert metrics["mean_absolute_error"] == pytest.approx(0.5)
 
 
 def test_anomaly_auc():
@@ -83,6 +83,6 @@ def test_make_compute_metrics_for_trainer():
     assert all(isinstance(value, float) for value in metrics.values())
     compute = make_compute_metrics("regression")
     metrics = compute(EvalPrediction(predictions=np.array([[1.0], [2.0]]), label_ids=np.array([1.0, 4.0])))
-    assert metrics["mae"] == pytest.approx(1.0)
+    assert metrics["mean_absolute_error"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="task"):
         make_compute_metrics("segmentation")

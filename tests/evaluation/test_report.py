@@ -20,7 +20,7 @@ def test_report_classification(tmp_path):
 def test_report_regression(tmp_path):
     targets = np.linspace(-24, -22, 20)
     report = report_regression(targets + 0.1, targets, tmp_path)
-    assert report.metrics["test_mae"] == pytest.approx(0.1)
+    assert report.metrics["test_mean_absolute_error"] == pytest.approx(0.1)
     assert report.plots == {"scatter_log10_m_a": str(tmp_path / "plots" / "scatter_log10_m_a_test.png")}
     assert (tmp_path / "plots" / "scatter_log10_m_a_test.png").is_file()
 

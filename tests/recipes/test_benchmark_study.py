@@ -160,7 +160,7 @@ def test_aggregate_rows_mean_and_sample_std_over_seeds():
         _row("vit", 0.1, 1, auc_macro=0.9, auc_cdm=math.nan),
         _row("vit", 0.1, 2, auc_macro=1.0, auc_cdm=0.9),
         _row("vit", 1.0, 0, auc_macro=0.95),
-        _row("regression", 1.0, 0, mae=0.3),
+        _row("regression", 1.0, 0, mean_absolute_error=0.3),
         {**_row("vit", 0.01, 0), "metrics": {}},  # unfinished: left out
     ]
     table = aggregate_rows(rows)
@@ -182,15 +182,15 @@ def test_check_targets_value_reference_margin_and_missing():
         [
             _row("vit", 0.01, 0, auc_macro=0.70),
             _row("mae_finetune", 0.01, 0, auc_macro=0.80),
-            _row("regression", 1.0, 0, mae=0.25),
+            _row("regression", 1.0, 0, mean_absolute_error=0.25),
         ]
     )
     targets = [
         {
-            "name": "mae",
+            "name": "regression",
             "preset": "model_ii",
             "method": "regression",
-            "metric": "mae",
+            "metric": "mean_absolute_error",
             "op": "<=",
             "value": 0.221,
         },

@@ -52,4 +52,9 @@ def test_config_parses(path, script, arguments_class, tmp_path):
     )
     assert data_args.dataset == "org/data" and training_args.remove_unused_columns is False
     if training_args.load_best_model_at_end:
-        assert training_args.metric_for_best_model in ("auc_macro", "mae", "eval_auc_macro", "eval_mae")
+        assert training_args.metric_for_best_model in (
+            "auc_macro",
+            "mean_absolute_error",
+            "eval_auc_macro",
+            "eval_mean_absolute_error",
+        )

@@ -38,6 +38,6 @@ def test_regression_gradient_accumulation_and_two_processes_match_one_big_batch(
         torch.testing.assert_close(accumulated[key], reference[key], rtol=1e-4, atol=1e-5, msg=key)
         torch.testing.assert_close(distributed[key], reference[key], rtol=1e-4, atol=1e-5, msg=key)
     # regression artifacts: MAE in dex on the test split, scatter plot
-    assert metrics["test_mae"] > 0 and "test_r2" in metrics
+    assert metrics["test_mean_absolute_error"] > 0 and "test_r2" in metrics
     assert (tmp_path / "batch16" / "plots" / "scatter_log10_m_a_test.png").is_file()
-    assert abs(distributed_metrics["test_mae"] - metrics["test_mae"]) < 1e-4
+    assert abs(distributed_metrics["test_mean_absolute_error"] - metrics["test_mean_absolute_error"]) < 1e-4

@@ -60,7 +60,7 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
         },
         image_processor=processor,
         run_config=arguments_to_dict(data_args, args),
-        datasets=["org/tiny-data"],
+        dataset="org/tiny-data",
         repo_id="org/tiny-run",
     )
     out = tmp_path / "run"

@@ -7,7 +7,6 @@ from hf_deeplense.training.modeling import (
     build_model,
     build_pretraining_model,
     freeze_backbone,
-    num_parameters,
 )
 
 TINY_VIT = {
@@ -69,9 +68,9 @@ def test_linear_probe_freezes_backbone_and_keeps_it_in_eval_mode():
         config_overrides={**TINY_VIT, "hidden_dropout_prob": 0.5},
         class_names=NAMES,
     )
-    total = num_parameters(model)
+    total = model.num_parameters()
     backbone = freeze_backbone(model)
-    assert 0 < num_parameters(model, trainable_only=True) < total
+    assert 0 < model.num_parameters(only_trainable=True) < total
     assert all(not p.requires_grad for p in backbone.parameters())
     model.train()
     pixel_values = torch.rand(2, 1, 16, 16)

@@ -10,7 +10,7 @@ _DESCRIPTION = """
 MAE, RMSE and R² of regression predictions, in the targets' units: for a log10 target (the axion mass
 `log10_m_a`) MAE and RMSE are in dex. Rows with a NaN reference (e.g. the mass of a non-axion image) are
 left out. With several targets `(num_samples, num_targets)`, the unsuffixed keys average over targets and
-`mae_<name>`, `rmse_<name>`, `r2_<name>` are added per target.
+`mean_absolute_error_<name>`, `rmse_<name>`, `r2_<name>` are added per target.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -19,9 +19,9 @@ Args:
     references: same shape as predictions.
     target_names: names for the per-target keys (default "0", "1", ...).
 Returns:
-    {"mae", "rmse", "r2"} (+ per-target keys).
+    {"mean_absolute_error", "rmse", "r2"} (+ per-target keys).
 Examples:
-    >>> evaluate.load("lensing_regression").compute(predictions=[-22.0, -23.5], references=[-22.5, -23.0])["mae"]
+    >>> evaluate.load("lensing_regression").compute(predictions=[-22.0, -23.5], references=[-22.5, -23.0])["mean_absolute_error"]
     0.5
 """
 
@@ -41,7 +41,7 @@ def lensing_regression(predictions, targets, target_names=None):
     if len(targets) == 0:
         raise ValueError("no sample with a finite regression target")
     results = {
-        "mae": float(mean_absolute_error(targets, predictions)),
+        "mean_absolute_error": float(mean_absolute_error(targets, predictions)),
         "rmse": float(np.sqrt(mean_squared_error(targets, predictions))),
         "r2": float(r2_score(targets, predictions)) if len(targets) > 1 else float("nan"),
     }
