@@ -141,6 +141,16 @@ def _train(
     return trainer
 
 
+def _train_mae(model, data_args, training_args, processor, train, eval_set, callbacks=()) -> LensingTrainer:
+    """`_train` of an MAE: augmented unlabelled batches, plain evaluation batches."""
+    batch_processor = batch_image_processor(data_args, processor)
+    collator = LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed)
+    eval_collator = LensingCollator(batch_processor, label_column=None)
+    return _train(
+        model, data_args, training_args, processor, train, eval_set, collator, eval_collator, callbacks
+    )
+
+
 def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     """Pre-train a masked autoencoder. `args`: the command line of `MAEArguments`, `DataArguments`, `LensingTrainingArguments`
     (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the reconstruction loss of the validation images)."""
@@ -166,18 +176,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
                 name="mae",
             )
         )
-    batch_processor = batch_image_processor(data_args, processor)
-    trainer = _train(
-        model,
-        data_args,
-        training_args,
-        processor,
-        train,
-        eval_set,
-        LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed),
-        LensingCollator(batch_processor, label_column=None),
-        callbacks,
-    )
+    trainer = _train_mae(model, data_args, training_args, processor, train, eval_set, callbacks)
 
     metrics, plots = {}, {}
     if eval_set is not None:
@@ -304,18 +303,7 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
     processor = make_image_processor(data_args, num_channels, image_size)
     model = _mae(anomaly_args, processor, num_channels)
     logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
-    batch_processor = batch_image_processor(data_args, processor)
-    collator = LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed)
-    trainer = _train(
-        model,
-        data_args,
-        training_args,
-        processor,
-        train,
-        eval_set,
-        collator,
-        LensingCollator(batch_processor, label_column=None),
-    )
+    trainer = _train_mae(model, data_args, training_args, processor, train, eval_set)
 
     metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}
     if trainer.is_world_process_zero():
