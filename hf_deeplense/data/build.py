@@ -182,6 +182,8 @@ def _read_split(out_dir: Path, split: str, limit: int) -> tuple[np.ndarray, np.n
         images.append(column.to_numpy(zero_copy_only=False).reshape(shape))
         labels.append(table["label"].to_numpy())
         count += len(table)
+    if not images:  # an empty split (e.g. an unlabelled pre-training pool without a test split)
+        return np.zeros((0,)), np.zeros((0,), dtype=np.int64)
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -192,7 +194,7 @@ def radial_baseline_section(out_dir: Path, class_names: Sequence[str], limit: in
     train_images, train_labels = _read_split(out_dir, "train", limit)
     test_images, test_labels = _read_split(out_dir, "test", limit)
     if len(np.unique(train_labels)) < 2 or len(np.unique(test_labels)) < 2:
-        return "Not computed: the train or test split holds a single class.", {}
+        return "Not computed: the train or test split is empty or holds a single class.", {}
     metrics = radial_profile_baseline(
         train_images, train_labels, test_images, test_labels, class_names=list(class_names)
     )

@@ -178,3 +178,18 @@ def test_build_sim_script_passes_json_overrides(tmp_path, monkeypatch):
     assert calls[0]["overrides"] == {"psf_fwhm": [0.5], "exposure_time": [100.0]}
     script.main(["--out", str(tmp_path)])
     assert calls[1]["overrides"] is None
+
+
+def test_a_build_without_test_split_writes_its_card(tmp_path):
+    """An unlabelled pre-training pool (no test split): the card says the radial baseline was not computed."""
+    out = build_simulated_dataset(
+        tmp_path / "pool",
+        preset="model_ii",
+        n_per_class=4,
+        split_fractions=(0.75, 0.25, 0.0),
+        image_size=16,
+        progress=False,
+    )
+    card = (out / "README.md").read_text()
+    assert "Not computed: the train or test split is empty" in card
+    assert not list((out / "data").glob("test-*"))
