@@ -68,10 +68,12 @@ def _shrink_model(model_config: dict[str, Any], model_type: str | None) -> dict[
 def smoke_config(config: dict[str, Any]) -> dict[str, Any]:
     """The study `config` with every preset 24 images a class at 16 px simulated on the CPU (no card), every
     model 32 wide and 2 layers deep (ResNets 8-64 channels), every run 2 steps of 8 images in fp32, evaluated and
-    saved at each step, uncompiled, read in the main process; the output folder gets a `_smoke` suffix. The plan
+    saved at each step, uncompiled, read in the main process; the output folder gets a `_smoke` suffix and no
+    row records are written. The plan
     (rows, recipes, other arguments such as `data_on_device`) is the config's."""
     config = copy.deepcopy(config)
     config["output_dir"] = f"{config['output_dir'].rstrip('/')}_smoke"
+    config.pop("records_dir", None)  # a smoke run's rows are no measurements
     for name, spec in config["presets"].items():
         spec = config["presets"][name] = {**(spec or {}), **SMOKE_PRESET}
         if spec.get("unlabelled_per_class"):

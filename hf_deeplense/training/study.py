@@ -10,7 +10,10 @@ model sizes and the runs' arguments. :func:`run_study`:
    recorded command: the function and its arguments, the same as the recipe script's); an interrupted run
    resumes from its last checkpoint. Launched with ``accelerate launch --multi_gpu``, every process runs every
    row together (DDP); the main process alone builds datasets and writes files;
-4. collects each run's ``metrics.json`` (a row whose ``metrics.json`` exists is not run again);
+4. collects each run's ``metrics.json`` (a row whose ``metrics.json`` exists is not run again) and, when the
+   config names a ``records_dir``, writes each finished row there as one small JSON file (metrics, validation
+   metrics, command, device, date, wall time). A row with a record is not run again either: committed to the
+   repository, the records carry a long study across machines whose ``output_dir`` is gone;
 5. writes ``study.json`` (rows, aggregated table, target checks), ``RESULTS_section.md``, the
    AUC-against-label-fraction plot, and copies the best model per preset (chosen on the validation
    split, never the test split) with its card to ``best/<preset>``.
@@ -260,6 +263,7 @@ class _StudyRunner:
         self.launched: list[str] = []
         self.datasets: dict[str, tuple[Path, dict[str, Any]]] = {}  # folder under data/ -> (path, record)
         self.pretrain_records: dict[str, dict[str, Any]] = {}
+        self.records = Path(config["records_dir"]) if config.get("records_dir") else None
 
     def _write(self, path: Path, text: str) -> None:
         if self.state.is_main_process:
@@ -338,20 +342,19 @@ class _StudyRunner:
             f"build_simulated_dataset({str(data_dir)!r}, {arguments})", self.device, started_at, start
         )
         marker.write_text(json.dumps(record, indent=2))
+        self.write_setup_record(f"dataset_{folder}", {"dataset": folder, "dir": str(data_dir), **record})
         self.datasets[folder] = data_dir, record
         return data_dir, record
 
     def pretrain(self, kind: str, preset: str, seed: int, dataset: Path) -> Path:
         run_dir = self.out / "pretrain" / preset / f"{kind}_seed{seed}"
         recipe, args = pretrain_recipe_args(self.config, kind, seed)
+        fresh = not (run_dir / "metrics.json").exists()
         record = self._run(recipe, run_dir, args, dataset)
-        self.pretrain_records[str(run_dir)] = {
-            "preset": preset,
-            "kind": kind,
-            "seed": seed,
-            "dir": str(run_dir),
-            **record,
-        }
+        record = {"preset": preset, "kind": kind, "seed": seed, "dir": str(run_dir), **record}
+        if fresh:
+            self.write_setup_record(f"pretrain_{preset}_{kind}_seed{seed}", record)
+        self.pretrain_records[str(run_dir)] = record
         return run_dir
 
     # ---- rows ------------------------------------------------------------------------------------------
@@ -359,6 +362,43 @@ class _StudyRunner:
         return (
             self.out / "runs" / row["preset"] / row["method"] / f"frac{row['fraction']:g}_seed{row['seed']}"
         )
+
+    def record_path(self, row: dict[str, Any]) -> Path | None:
+        """Where the row's record lies under ``records_dir`` (None without one)."""
+        if self.records is None:
+            return None
+        return self.records / row["preset"] / row["method"] / f"frac{row['fraction']:g}_seed{row['seed']}.json"
+
+    def recorded_row(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The row as recorded under ``records_dir`` by an earlier run, or None."""
+        path = self.record_path(row)
+        if path is None or not path.exists():
+            return None
+        return {**json.loads(path.read_text()), "recorded": str(path)}
+
+    def write_setup_record(self, name: str, record: dict[str, Any]) -> None:
+        """A dataset build's or pre-training's record under ``records_dir/setup`` (the runs table lists them)."""
+        if self.records is not None and self.state.is_main_process:
+            (self.records / "setup").mkdir(parents=True, exist_ok=True)
+            (self.records / "setup" / f"{name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+    def recorded_setup(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Dataset builds and pre-trainings recorded under ``records_dir/setup`` by earlier runs."""
+        datasets, pretraining = {}, {}
+        for path in sorted(self.records.glob("setup/*.json")) if self.records is not None else []:
+            record = json.loads(path.read_text())
+            if "dataset" in record:
+                datasets[record.pop("dataset")] = record
+            else:
+                pretraining[record["dir"]] = record
+        return datasets, pretraining
+
+    def write_record(self, result: dict[str, Any]) -> None:
+        path = self.record_path(result)
+        if path is None or not self.state.is_main_process:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
 
     def run_row(self, row: dict[str, Any], dataset: Path) -> dict[str, Any]:
         spec = METHODS[row["method"]]
@@ -461,7 +501,8 @@ class _StudyRunner:
     # ---- best model ----------------------------------------------------------------------------------
     def copy_best(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Per preset: the classification method with the highest mean *validation* macro AUC at 100 %
-        labels, and its seed with the highest validation macro AUC, copied with its card."""
+        labels, and its seed with the highest validation macro AUC, copied with its card (a row known only
+        from its record, whose folder is gone, is selected but not copied: rerun it to get its weights)."""
         chosen = {}
         for preset in self.config["presets"]:
             candidates = [
@@ -482,10 +523,6 @@ class _StudyRunner:
                 key=lambda m: sum(r["validation"]["auc_macro"] for r in by_method[m]) / len(by_method[m]),
             )
             best = max(by_method[method], key=lambda r: r["validation"]["auc_macro"])
-            target = self.out / "best" / preset
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*"))
             selection = {
                 "preset": preset,
                 "method": method,
@@ -496,6 +533,14 @@ class _StudyRunner:
                 "rule": "highest mean validation macro AUC over seeds at 100% labels, then its best seed "
                 "on validation (the test split is never used for selection)",
             }
+            chosen[preset] = selection
+            if not Path(best["dir"], "model.safetensors").exists():
+                logger.warning("best %s row of %s has no weights in %s: not copied", method, preset, best["dir"])
+                continue
+            target = self.out / "best" / preset
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(best["dir"], target, ignore=shutil.ignore_patterns("checkpoint-*"))
             (target / "study_selection.json").write_text(json.dumps(selection, indent=2))
             with open(target / "README.md", "a") as card:
                 card.write(
@@ -504,7 +549,6 @@ class _StudyRunner:
                     f"{best['metrics'].get('auc_macro', float('nan')):.4f}. Push with "
                     "`hf_deeplense.training.artifacts.push_run_to_hub(folder, repo_id)`.\n"
                 )
-            chosen[preset] = selection
         return chosen
 
 
@@ -530,10 +574,18 @@ def run_study(
     planned = plan_rows(config)
     rows, failed = [], []
     if finished_only:
-        planned = [row for row in planned if (runner.row_dir(row) / "metrics.json").exists()]
+        planned = [
+            row
+            for row in planned
+            if (runner.row_dir(row) / "metrics.json").exists() or runner.recorded_row(row) is not None
+        ]
     for row in tqdm(planned, desc="study", disable=not progress):
+        if (recorded := runner.recorded_row(row)) is not None:
+            rows.append(recorded)
+            continue
         try:
-            rows.append(runner.run_row(row, runner.build_dataset(row["preset"])[0]))
+            rows.append(result := runner.run_row(row, runner.build_dataset(row["preset"])[0]))
+            runner.write_record(result)
         except Exception as error:  # noqa: BLE001 - recorded and reported; the other rows still run
             if not keep_going:
                 raise
@@ -543,6 +595,15 @@ def run_study(
     if not runner.state.is_main_process:
         return {"rows": rows, "failed": failed, "launched": runner.launched}
 
+    recorded_datasets, recorded_pretraining = runner.recorded_setup()
+    datasets = {name: (Path(record["dir"]), record) for name, record in recorded_datasets.items()}
+    datasets |= runner.datasets
+    pretraining = recorded_pretraining | runner.pretrain_records
+    presets_in_rows = {row["preset"] for row in rows}
+    datasets = {
+        name: value for name, value in datasets.items() if name.removesuffix("_unlabelled") in presets_in_rows
+    }
+    pretraining = {key: record for key, record in pretraining.items() if record["preset"] in presets_in_rows}
     table = aggregate_rows(rows)
     targets = check_targets(table, config.get("targets", []))
     plot = plot_auc_vs_fraction(table, runner.out / "auc_vs_label_fraction.png")
@@ -560,10 +621,10 @@ def run_study(
         target_results=targets,
         plot_path=plot.name if plot else None,
         setup_runs=[
-            {"preset": name, "step": "build dataset", "seed": None, **record}
-            for name, (_, record) in runner.datasets.items()
+            {**record, "preset": name, "step": "build dataset", "seed": None}
+            for name, (_, record) in datasets.items()
         ]
-        + [{**record, "step": f"pretrain {record['kind']}"} for record in runner.pretrain_records.values()],
+        + [{**record, "step": f"pretrain {record['kind']}"} for record in pretraining.values()],
         heading=config.get("results_heading", "## Benchmark study"),
         preamble=preamble,
     )
@@ -572,8 +633,8 @@ def run_study(
     summary = {
         "config": {key: value for key, value in config.items() if key != "targets"},
         "device": runner.device,
-        "datasets": {name: {"dir": str(path), **record} for name, (path, record) in runner.datasets.items()},
-        "pretraining": list(runner.pretrain_records.values()),
+        "datasets": {name: {**record, "dir": str(path)} for name, (path, record) in datasets.items()},
+        "pretraining": list(pretraining.values()),
         "rows": rows,
         "failed": failed,
         "table": table,

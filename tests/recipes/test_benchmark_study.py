@@ -3,6 +3,7 @@ aggregation, target checks and recipe arguments of hf_deeplense.training/evaluat
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -423,3 +424,35 @@ def test_check_targets_against_another_label_fraction():
     assert result["status"] == "missed" and result["reference"] == pytest.approx(0.90)
     (same_fraction,) = check_targets(table, [{k: v for k, v in target.items() if k != "reference_fraction"}])
     assert same_fraction["status"] == "met" and same_fraction["reference"] == pytest.approx(0.60)
+
+
+def test_row_records_carry_a_study_to_a_machine_whose_output_dir_is_gone(tmp_path):
+    config = yaml.safe_load((CONFIGS / "study_tiny.yaml").read_text())
+    config.update(methods=["radial_profile", "vit"], fractions=[1.0], targets=[])
+    config["records_dir"] = str(tmp_path / "records")
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    benchmark = load_recipe("benchmark")
+    out = tmp_path / "study"
+    argv = ["--config", str(config_path), "--output_dir", str(out)]
+    first = benchmark.main(argv)
+    assert [command.split()[0] for command in first["launched"]] == ["finetune"]
+    record = json.loads((tmp_path / "records" / "model_ii" / "vit" / "frac1_seed0.json").read_text())
+    assert record["metrics"] == next(row["metrics"] for row in first["rows"] if row["method"] == "vit")
+    assert record["command"].startswith("finetune --config") and record["wall_s"] > 0
+    assert sorted(path.name for path in (tmp_path / "records" / "setup").iterdir()) == ["dataset_model_ii.json"]
+
+    # Another machine: the output folder is gone, the committed records are not; nothing runs again and the
+    # tables (rows, their commands and the dataset build) are the same.
+    shutil.rmtree(out)
+    for extra in ([], ["--finished_only"]):
+        again = benchmark.main(argv + extra)
+        assert again["launched"] == [] and not (out / "data").exists()
+        assert [row["metrics"] for row in again["rows"]] == [row["metrics"] for row in first["rows"]]
+        markdown = (out / "RESULTS_section.md").read_text()
+        assert "| model_ii | vit | 100% | 1 |" in markdown and "build_simulated_dataset(" in markdown
+    # the best row's weights went with the folder: selected (on validation) but not copied
+    assert not (out / "best").exists()
+
+    # --smoke never writes records (its rows are no measurements)
+    assert "records_dir" not in benchmark.smoke_config(config)
