@@ -1,7 +1,9 @@
-"""The benchmark study (`run_study`): plans every (preset, method, label fraction, seed) row of a study YAML, runs
-each through the training functions of `hf_deeplense.training` and the evaluations of `hf_deeplense.evaluation`,
-and summarises them. It sits above both; `recipes/benchmark.py` is its script."""
+"""Runs that combine the training functions of `hf_deeplense.training` with the evaluations of
+`hf_deeplense.evaluation`, so sit above both: the benchmark study (`run_study`, whose script is
+`recipes/benchmark.py`: every (preset, method, label fraction, seed) row of a study YAML run and summarised) and the
+evaluation of a saved pre-trained encoder (`evaluate_pretrained`: kNN, then a linear probe)."""
 
+from .encoder import evaluate_pretrained
 from .runner import (
     METHODS,
     TASKS,
@@ -19,6 +21,7 @@ __all__ = [
     "TASKS",
     "Method",
     "device_description",
+    "evaluate_pretrained",
     "load_study_config",
     "plan_rows",
     "pretrain_recipe_args",
