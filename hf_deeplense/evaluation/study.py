@@ -351,6 +351,10 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
             axis.errorbar(fractions, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=method)
         axis.set_xscale("log")
         axis.set_xlabel("labelled training images" if preset in counted else "label fraction")
+        if preset in counted:  # the counts themselves as ticks (300, 600, 1200), not powers of ten
+            counts = sorted({point[0] for points in methods.values() for point in points})
+            axis.set_xticks(counts, labels=[f"{count:g}" for count in counts])
+            axis.set_xticks([], minor=True)
         axis.set_ylabel("test macro AUC")
         axis.set_title(preset)
         axis.grid(alpha=0.3)
