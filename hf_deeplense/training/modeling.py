@@ -1,5 +1,5 @@
 """Building the model of a run: from scratch (a registered `model_type` + config overrides) or from a
-checkpoint (fine-tuning a supervised, MAE or SimCLR checkpoint), and freezing the backbone for a linear
+checkpoint (fine-tuning a supervised, MAE or self-supervised checkpoint), and freezing the backbone for a linear
 probe. No model code here: everything goes through the Auto classes.
 """
 
