@@ -11,26 +11,37 @@ as the stock model it is compared with:
   and transformers `ViTForImageClassification` (sdpa);
 - `hybrid/...`: `DeepLenseHybridForImageClassification` (conv stem + ViT-S encoder) vs a timm `vit_small`
   with the same number of tokens;
-- `cnn/...`: `DeepLenseCNNForImageClassification` ResNet-18 vs timm `resnet18` (channels_last).
+- `cnn/...`: `DeepLenseCNNForImageClassification` ResNet-18 vs timm `resnet18` (channels_last);
+- with `--knobs`, the CPU-training levers, each one change to our model's step against that step (`ours`):
+  `ours-bf16` (bf16 autocast on the CPU too), `ours-channels-last` (hybrid conv stem), `ours-attn-eager`
+  (the ViT's `attn_implementation="eager"`), `ours-sdpa-math` / `-flash` / `-efficient` (one
+  `torch.nn.attention.SDPBackend` forced; skipped where the device has no such kernel), `ours-width-x<f>`
+  (ViT hidden and MLP widths, ResNet-18 stage widths times f). Preset `study` has the models of
+  `recipes/configs/study_cpu.yaml` at 32 and 64 px, batch 64.
 
 Per row: images/s (median step time over `--steps` timed steps after `--warmup` untimed ones; CUDA timed with
-events between consecutive steps), the ratio to the row's stock baseline, peak memory (CUDA:
-`max_memory_allocated`; CPU: the process's peak RSS, reset per row), FLOPs per step (counted once per row with
-`torch.utils.flop_counter.FlopCounterMode` on the uncompiled model at batch 2 and scaled to the batch), the
-achieved TFLOP/s and an MFU estimate against `--peak-tflops` (989, H100 dense bf16, by default on CUDA).
+events between consecutive steps; with `--repeat N`, the median of N interleaved rounds), the ratio to the
+row's baseline, peak memory (CUDA: `max_memory_allocated`; CPU: the process's peak RSS, reset per row), FLOPs
+per step (counted once per row with `torch.utils.flop_counter.FlopCounterMode` on the uncompiled model at
+batch 2 and scaled to the batch), the achieved TFLOP/s and an MFU estimate against `--peak-tflops` (989, H100
+dense bf16, by default on CUDA).
 
 Usage:
     python bench/bench_models.py                           # full sizes on CUDA, small CPU sizes otherwise
     python bench/bench_models.py --rows 'mae/*' --json bench_models.json
     python bench/bench_models.py --list                    # row names, nothing run
     python bench/bench_models.py --smoke                   # tiny configs, 2 steps, CPU (tests run this)
+    python bench/bench_models.py --preset study --knobs --rows 'vit/*/ours*' --threads 1 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime
 import fnmatch
+import functools
 import gc
 import json
 import math
@@ -47,6 +58,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +113,10 @@ class Preset:
     cnn_shapes: tuple[Shape, ...]
     warmup: int
     steps: int
+    hybrid_patch_size: int = 1  # of the hybrid's feature map: tokens = (image / 2**len(stem) / this)**2
 
+
+STOCK_RESNET18_CHANNELS = (64, 128, 256, 512)
 
 PRESETS = {
     "full": Preset(
@@ -160,6 +175,26 @@ PRESETS = {
         cnn_shapes=(Shape(16, 0, 4),),
         warmup=0,  # the FLOP-counting pass already runs each model once
         steps=2,
+    ),
+    "study": Preset(  # the models of recipes/configs/study_cpu.yaml, at its 32 px and at 64 px, batch 64
+        name="study",
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
+        decoder_hidden_size=32,
+        decoder_num_hidden_layers=1,
+        decoder_num_attention_heads=4,
+        decoder_intermediate_size=64,
+        hybrid_stem_channels=(32, 64, 128),  # DeepLenseHybridConfig's default stem
+        hybrid_patch_size=4,
+        cnn_channels=None,
+        mae_shapes=(Shape(32, 8, 64), Shape(64, 8, 64)),
+        vit_shapes=(Shape(32, 8, 64), Shape(64, 8, 64)),
+        hybrid_shapes=(Shape(32, 32, 64), Shape(64, 32, 64)),  # timm ViT patch = 2**3 stem x 4
+        cnn_shapes=(Shape(32, 0, 64), Shape(64, 0, 64)),
+        warmup=3,
+        steps=10,
     ),
 }
 
@@ -229,10 +264,11 @@ def build_hf_mae(preset: Preset, shape: Shape, attn_implementation: str) -> nn.M
     return ViTMAEForPreTraining(config)
 
 
-def build_ours_vit(preset: Preset, shape: Shape) -> nn.Module:
+def build_ours_vit(preset: Preset, shape: Shape, attn_implementation: str | None = None) -> nn.Module:
     from hf_deeplense import DeepLenseViTConfig, DeepLenseViTForImageClassification
 
-    return DeepLenseViTForImageClassification(DeepLenseViTConfig(**_vit_kwargs(preset, shape)))
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    return DeepLenseViTForImageClassification(DeepLenseViTConfig(**_vit_kwargs(preset, shape), **kwargs))
 
 
 def build_hf_vit(preset: Preset, shape: Shape) -> nn.Module:
@@ -261,15 +297,17 @@ def build_timm_vit(preset: Preset, shape: Shape) -> nn.Module:
 def build_ours_hybrid(preset: Preset, shape: Shape) -> nn.Module:
     from hf_deeplense import DeepLenseHybridConfig, DeepLenseHybridForImageClassification
 
-    if shape.image_size // 2 ** len(preset.hybrid_stem_channels) != shape.image_size // shape.patch_size:
+    stride = 2 ** len(preset.hybrid_stem_channels) * preset.hybrid_patch_size
+    if shape.image_size // stride != shape.image_size // shape.patch_size:
         raise ValueError(
-            f"hybrid stem {preset.hybrid_stem_channels} and patch {shape.patch_size} give different token counts"
+            f"hybrid stem {preset.hybrid_stem_channels}, patch {preset.hybrid_patch_size} and ViT patch "
+            f"{shape.patch_size} give different token counts"
         )
     config = DeepLenseHybridConfig(
         image_size=shape.image_size,
         num_channels=1,
         stem_channels=list(preset.hybrid_stem_channels),
-        patch_size=1,
+        patch_size=preset.hybrid_patch_size,
         hidden_size=preset.hidden_size,
         num_hidden_layers=preset.num_hidden_layers,
         num_attention_heads=preset.num_attention_heads,
@@ -300,6 +338,25 @@ def build_timm_resnet(preset: Preset, shape: Shape) -> nn.Module:
     return timm.create_model("resnet18", pretrained=False, in_chans=1, num_classes=3, **model_args)
 
 
+def scale_width(preset: Preset, factor: float) -> Preset:
+    """`preset` with `factor` times the ViT widths (`hidden_size` and `intermediate_size`; the number of heads
+    kept) and the ResNet-18 stage widths; depth, patch and image sizes unchanged."""
+    channels = preset.cnn_channels or STOCK_RESNET18_CHANNELS
+    return dataclasses.replace(
+        preset,
+        hidden_size=round(preset.hidden_size * factor),
+        intermediate_size=round(preset.intermediate_size * factor),
+        cnn_channels=tuple(round(width * factor) for width in channels),
+    )
+
+
+def build_scaled(
+    build: Callable[[Preset, Shape], nn.Module], factor: float, preset: Preset, shape: Shape
+) -> nn.Module:
+    """`build` at `factor` times the preset's widths (`scale_width`)."""
+    return build(scale_width(preset, factor), shape)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Rows
 # ----------------------------------------------------------------------------------------------------------
@@ -316,6 +373,9 @@ class Variant:
     description: str
     compile: bool = False
     channels_last: bool = False
+    autocast_bf16: bool = False  # bf16 autocast on the CPU too (CUDA rows always have it)
+    sdpa_backend: str | None = None  # a `torch.nn.attention.SDPBackend` name forced around the forward
+    knob: bool = False  # a CPU-training lever against today's step (`--knobs`), not a stock comparison
 
 
 def _hf_mae_eager(preset: Preset, shape: Shape) -> nn.Module:
@@ -326,9 +386,44 @@ def _hf_mae_sdpa(preset: Preset, shape: Shape) -> nn.Module:
     return build_hf_mae(preset, shape, "sdpa")
 
 
+def _ours_vit_eager_attention(preset: Preset, shape: Shape) -> nn.Module:
+    return build_ours_vit(preset, shape, attn_implementation="eager")
+
+
+def knob_variants(
+    build: Callable[[Preset, Shape], nn.Module], loss_fn: LossFn, name: str, levers: Sequence[str]
+) -> tuple[Variant, ...]:
+    """Variants of `build` ("ours") that each change one lever of the train step, ratio against "ours":
+    `bf16` (autocast), `channels-last`, `attn-eager` (the ViT's `attn_implementation="eager"`), `sdpa-math` /
+    `sdpa-flash` / `sdpa-efficient` (one `torch.nn.attention.SDPBackend` forced), `width-x<f>` (`scale_width`)."""
+    backends = {"sdpa-math": "MATH", "sdpa-flash": "FLASH_ATTENTION", "sdpa-efficient": "EFFICIENT_ATTENTION"}
+    variants = []
+    for lever in levers:
+        options: dict[str, Any] = {"knob": True}
+        variant_build, description = build, f"{name}, {lever}"
+        if lever == "bf16":
+            options["autocast_bf16"], description = True, f"{name}, bf16 autocast"
+        elif lever == "channels-last":
+            options["channels_last"], description = True, f"{name}, channels_last"
+        elif lever == "attn-eager":
+            variant_build, description = _ours_vit_eager_attention, f"{name}, attn_implementation eager"
+        elif lever in backends:
+            options["sdpa_backend"] = backends[lever]
+            description = f"{name}, sdpa_kernel({backends[lever]})"
+        elif lever.startswith("width-x"):
+            factor = float(lever.removeprefix("width-x"))
+            variant_build = functools.partial(build_scaled, build, factor)
+            description = f"{name}, {factor:g}x width"
+        else:
+            raise ValueError(f"unknown lever {lever!r}")
+        variants.append(Variant(f"ours-{lever}", "ours", variant_build, loss_fn, description, **options))
+    return tuple(variants)
+
+
 HF_MAE = "transformers ViTMAEForPreTraining"
 OURS_VIT = "DeepLenseViTForImageClassification"
 OURS_CNN = "DeepLenseCNNForImageClassification resnet18"
+OURS_HYBRID = "DeepLenseHybridForImageClassification"
 # group -> variants, baselines first
 VARIANTS: dict[str, tuple[Variant, ...]] = {
     "mae": (
@@ -362,12 +457,17 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
             f"{OURS_VIT}, compiled",
             compile=True,
         ),
+        *knob_variants(
+            build_ours_vit,
+            labelled_loss,
+            OURS_VIT,
+            ("attn-eager", "sdpa-math", "sdpa-flash", "sdpa-efficient", "bf16", "width-x0.5", "width-x2"),
+        ),
     ),
     "hybrid": (
         Variant("timm-vit", "timm-vit", build_timm_vit, timm_loss, "timm vit_small, same number of tokens"),
-        Variant(
-            "ours", "timm-vit", build_ours_hybrid, labelled_loss, "DeepLenseHybridForImageClassification"
-        ),
+        Variant("ours", "timm-vit", build_ours_hybrid, labelled_loss, OURS_HYBRID),
+        *knob_variants(build_ours_hybrid, labelled_loss, OURS_HYBRID, ("channels-last", "bf16")),
     ),
     "cnn": (
         Variant(
@@ -388,6 +488,7 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
             f"{OURS_CNN}, channels_last",
             channels_last=True,
         ),
+        *knob_variants(build_ours_cnn, labelled_loss, OURS_CNN, ("bf16", "width-x0.5", "width-x0.25")),
     ),
 }
 
@@ -413,8 +514,9 @@ class RowSpec:
         return self.variant.build(self.preset, self.shape)
 
 
-def make_rows(preset: Preset, compile_rows: bool = True) -> list[RowSpec]:
-    """Every row of a preset, in run order (baselines first within each shape)."""
+def make_rows(preset: Preset, compile_rows: bool = True, knob_rows: bool = False) -> list[RowSpec]:
+    """Every row of a preset, in run order (baselines first within each shape); the `torch.compile` rows
+    with `compile_rows`, the CPU-lever rows (`Variant.knob`) with `knob_rows`."""
     shapes = {
         "mae": preset.mae_shapes,
         "vit": preset.vit_shapes,
@@ -426,7 +528,7 @@ def make_rows(preset: Preset, compile_rows: bool = True) -> list[RowSpec]:
         for group, variants in VARIANTS.items()
         for shape in shapes[group]
         for variant in variants
-        if compile_rows or not variant.compile
+        if (compile_rows or not variant.compile) and (knob_rows or not variant.knob)
     ]
 
 
@@ -482,18 +584,26 @@ def make_train_step(
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     cuda_graphs: bool = False,
+    autocast_bf16: bool = False,
+    sdpa_backend: str | None = None,
 ) -> Callable[[Batch], torch.Tensor]:
-    """One optimisation step: bf16 autocast on CUDA, fp32 on CPU; returns the detached loss (no sync).
+    """One optimisation step: bf16 autocast on CUDA (and on the CPU with `autocast_bf16`), fp32 otherwise;
+    returns the detached loss (no sync).
 
     `cuda_graphs`: the model is compiled with `mode="reduce-overhead"`; each step is marked as a new
     iteration so that CUDA-graph replays may reuse the previous step's output memory.
+    `sdpa_backend`: the forward runs inside `sdpa_kernel(SDPBackend.<name>)` (an error where that kernel
+    cannot run these inputs on this device).
     """
-    use_autocast = device.type == "cuda"
+    use_autocast = device.type == "cuda" or autocast_bf16
+
+    def attention_kernels():
+        return sdpa_kernel(getattr(SDPBackend, sdpa_backend)) if sdpa_backend else contextlib.nullcontext()
 
     def step(batch: Batch) -> torch.Tensor:
         if cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast), attention_kernels():
             loss = loss_fn(model, batch)
         loss.backward()
         optimizer.step()
@@ -661,7 +771,15 @@ def run_row(
     step_model = torch.compile(model, mode=compile_mode) if row.variant.compile else model
     optimizer = make_optimizer(model)
     cuda_graphs = row.variant.compile and compile_mode == "reduce-overhead"
-    step = make_train_step(step_model, row.variant.loss_fn, optimizer, device, cuda_graphs=cuda_graphs)
+    step = make_train_step(
+        step_model,
+        row.variant.loss_fn,
+        optimizer,
+        device,
+        cuda_graphs=cuda_graphs,
+        autocast_bf16=row.variant.autocast_bf16,
+        sdpa_backend=row.variant.sdpa_backend,
+    )
     if row.variant.compile:
         warmup = max(warmup, COMPILE_MIN_WARMUP)
     times, loss = time_steps(step, batches, device, warmup, steps, progress)
@@ -685,6 +803,8 @@ def run_row(
         "compiled": row.variant.compile,
         "compile_mode": (compile_mode or "default") if row.variant.compile else None,
         "channels_last": row.variant.channels_last,
+        "bf16_autocast": device.type == "cuda" or row.variant.autocast_bf16,
+        "sdpa_backend": row.variant.sdpa_backend,
         "attn_implementation": getattr(config, "_attn_implementation", None),
         "num_parameters": sum(parameter.numel() for parameter in model.parameters()),
         "step_times_s": times,
@@ -707,6 +827,24 @@ def run_row(
     if device.type == "cuda":
         gc.collect()  # ~0.5 s with transformers imported: only where the freed memory matters
         torch.cuda.empty_cache()
+    return record
+
+
+def merge_repeats(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One row's records from the `--repeat` rounds (each with its round's `ratio`), as one: the round with
+    the median images/s (the lower middle one for an even count), every round's rate and ratio in
+    `images_per_second_repeats` and `ratio_repeats`, and `ratio` = the median of the rounds' ratios (on a
+    shared CPU the load drifts between rounds more than between neighbouring rows); the first error or
+    skip if any round had one."""
+    failed = [run for run in runs if "images_per_second" not in run]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda run: run["images_per_second"])
+    record = dict(ordered[(len(ordered) - 1) // 2])
+    record["images_per_second_repeats"] = [run["images_per_second"] for run in runs]
+    record["ratio_repeats"] = [run.get("ratio") for run in runs]
+    known = [ratio for ratio in record["ratio_repeats"] if ratio is not None]
+    record["ratio"] = statistics.median(known) if len(known) == len(runs) else None
     return record
 
 
@@ -771,17 +909,23 @@ def _format_bytes(value: int | None) -> str:
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
-    header = f"{'row':<34} {'img/s':>10} {'ratio':>6}  {'vs':<16} {'peak mem':>10} {'TFLOP/s':>8} {'MFU':>6}"
+    width = max([34, *(len(record["name"]) for record in records)])  # the knob rows have longer names
+    header = (
+        f"{'row':<{width}} {'img/s':>10} {'ratio':>6}  {'vs':<16} {'peak mem':>10} {'TFLOP/s':>8} {'MFU':>6}"
+    )
     lines = [header, "-" * len(header)]
     for record in records:
         if "error" in record:
-            lines.append(f"{record['name']:<34} ERROR: {record['error']}")
+            lines.append(f"{record['name']:<{width}} ERROR: {record['error']}")
+            continue
+        if "skipped" in record:
+            lines.append(f"{record['name']:<{width}} SKIPPED: {record['skipped']}")
             continue
         ratio = f"{record['ratio']:.2f}" if record.get("ratio") else "-"
         mfu = f"{100 * record['mfu']:.1f}%" if record.get("mfu") is not None else "-"
         baseline_variant = record["baseline"].rsplit("/", 1)[-1]
         lines.append(
-            f"{record['name']:<34} {record['images_per_second']:>10.1f} {ratio:>6}  {baseline_variant:<16} "
+            f"{record['name']:<{width}} {record['images_per_second']:>10.1f} {ratio:>6}  {baseline_variant:<16} "
             f"{_format_bytes(record['peak_memory_bytes']):>10} {record['achieved_tflops']:>8.3f} {mfu:>6}"
         )
     return "\n".join(lines)
@@ -822,6 +966,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         help=f"peak for MFU (default {H100_BF16_DENSE_TFLOPS:g} on CUDA: H100 bf16 dense; none on CPU)",
     )
+    parser.add_argument(
+        "--knobs",
+        action="store_true",
+        help="include the CPU-lever rows (ours-bf16, ours-channels-last, ours-attn-eager, ours-sdpa-*, "
+        "ours-width-x*), each against the row's `ours`; e.g. with --preset study",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="time the selected rows this many rounds, interleaved (every row once per round); each row "
+        "reports its median round and the median of its per-round ratios (default 1)",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 with --smoke)")
     parser.add_argument("--json", type=Path, help="write every row (and the environment) to this JSON file")
     parser.add_argument(
@@ -847,13 +1004,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     peak_tflops = args.peak_tflops or (H100_BF16_DENSE_TFLOPS if device.type == "cuda" else None)
     warmup = preset.warmup if args.warmup is None else args.warmup
     steps = preset.steps if args.steps is None else args.steps
-    if steps < 1 or warmup < 0:
-        raise SystemExit("--steps must be >= 1 and --warmup >= 0")
-    rows = select_rows(make_rows(preset, compile_rows=compile_rows), args.rows)
+    if steps < 1 or warmup < 0 or args.repeat < 1:
+        raise SystemExit("--steps and --repeat must be >= 1 and --warmup >= 0")
+    rows = select_rows(make_rows(preset, compile_rows=compile_rows, knob_rows=args.knobs), args.rows)
     if args.list:
+        width = max(34, *(len(row.name) for row in rows))
         print(
             "\n".join(
-                f"{row.name:<34} vs {row.variant.baseline:<16} {row.variant.description}" for row in rows
+                f"{row.name:<{width}} vs {row.variant.baseline:<16} {row.variant.description}" for row in rows
             )
         )
         return 0
@@ -873,15 +1031,19 @@ def _run(args, argv, device, preset, rows, warmup, steps, peak_tflops) -> int:
     env = environment(device, preset, argv)
     print(
         f"# {env['device']} | torch {env['torch']} | {env['dtype']} | preset {preset.name} | "
-        f"warm-up {warmup}, {steps} timed steps (median) | {env['date']}",
+        f"warm-up {warmup}, {steps} timed steps (median)"
+        + (f", {args.repeat} interleaved rounds (median)" if args.repeat > 1 else "")
+        + f" | {env['date']}",
         flush=True,
     )
-    records = []
-    bar = tqdm(rows, desc="bench_models", unit="row", file=sys.stderr)
+    runs: dict[str, list[dict[str, Any]]] = {row.name: [] for row in rows}
+    bar = tqdm(
+        [row for _ in range(args.repeat) for row in rows], desc="bench_models", unit="row", file=sys.stderr
+    )
     for row in bar:
         bar.set_postfix_str(row.name)
         try:
-            records.append(
+            runs[row.name].append(
                 run_row(
                     row,
                     device,
@@ -893,14 +1055,22 @@ def _run(args, argv, device, preset, rows, warmup, steps, peak_tflops) -> int:
                 )
             )
         except Exception as error:  # keep timing the other rows; reported and reflected in the exit code
-            records.append(
-                {"name": row.name, "group": row.group, "baseline": row.baseline, "error": repr(error)}
-            )
+            record = {"name": row.name, "group": row.group, "baseline": row.baseline, "error": repr(error)}
+            if row.variant.sdpa_backend and "No viable backend" in str(error):
+                record["skipped"] = f"no {row.variant.sdpa_backend} kernel for these inputs on {device.type}"
+                del record["error"]  # a kernel this device lacks: reported, not a failure
+            runs[row.name].append(record)
             if device.type == "cuda":
                 gc.collect()
                 torch.cuda.empty_cache()
     bar.close()
-    add_ratios(records)
+    if args.repeat == 1:
+        records = [row_runs[0] for row_runs in runs.values()]
+        add_ratios(records)
+    else:
+        for index in range(args.repeat):  # within a round, a row and its baseline ran close in time
+            add_ratios([row_runs[index] for row_runs in runs.values()])
+        records = [merge_repeats(row_runs) for row_runs in runs.values()]
     print(format_table(records), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

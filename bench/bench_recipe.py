@@ -82,6 +82,9 @@ SIZES = {
     "full": Sizes(384, 12, 6, 1536, 256, 4, 8, 1024, 64, 8, 512, 16384, 300, 100, 5, 20, 8),
     "cpu": Sizes(64, 4, 2, 256, 32, 2, 2, 128, 32, 4, 32, 1024, 40, 10, 2, 10, 0),
     "smoke": Sizes(32, 2, 2, 64, 32, 1, 2, 64, 16, 4, 8, 64, 3, 0, 0, 2, 0),
+    # the ViT and MAE of recipes/configs/study_cpu.yaml at its batch size (32 px there: `--image-size 32`
+    # resizes a larger `--dataset-dir` as the study does)
+    "study": Sizes(64, 4, 4, 128, 32, 1, 4, 64, 32, 8, 64, 1024, 300, 100, 3, 20, 0),
 }
 
 
@@ -115,10 +118,12 @@ def recipe_arguments(
     output_dir: Path,
     max_steps: int,
     data_on_device: bool = False,
+    image_size: int | None = None,
 ) -> list[str]:
     """The recipe's command line: dataset, model size, and `TrainingArguments` that keep the run pure
     training (no evaluation, no checkpoints, no trackers, one log at the end). `data_on_device`: the images
-    processed once and kept on the training device (`--data_on_device`, no workers, no pinning)."""
+    processed once and kept on the training device (`--data_on_device`, no workers, no pinning).
+    `image_size`: the recipe resizes the dataset's images to it (`--image_size`)."""
     model = {  # image_size and num_channels: the recipe takes them from the dataset
         "patch_size": sizes.patch_size,
         "hidden_size": sizes.hidden_size,
@@ -155,6 +160,8 @@ def recipe_arguments(
     arguments = ["--dataset", str(dataset_dir), "--model_config", json.dumps(model)]
     if data_on_device:
         arguments += ["--data_on_device", "true"]
+    if image_size:
+        arguments += ["--image_size", str(image_size)]
     for key, value in training.items():
         arguments += [f"--{key}", str(value)]
     return arguments
@@ -279,8 +286,9 @@ def run_case(
     device: torch.device,
     threads: int | None,
     data_on_device: bool = False,
+    image_size: int | None = None,
 ) -> dict[str, Any]:
-    shape = f"{sizes.image_size}px-p{sizes.patch_size}-b{sizes.batch_size}"
+    shape = f"{image_size or sizes.image_size}px-p{sizes.patch_size}-b{sizes.batch_size}"
     record: dict[str, Any] = {
         "name": f"{recipe.name}/{shape}" + ("/data-on-device" if data_on_device else ""),
         "data_on_device": data_on_device,
@@ -293,7 +301,9 @@ def run_case(
             continue
         output_dir = work_dir / f"{recipe.name}_{label}"
         shutil.rmtree(output_dir, ignore_errors=True)
-        arguments = recipe_arguments(recipe, sizes, dataset_dir, output_dir, steps, data_on_device)
+        arguments = recipe_arguments(
+            recipe, sizes, dataset_dir, output_dir, steps, data_on_device, image_size=image_size
+        )
         metrics, seconds, command = launch(recipe, arguments, output_dir, threads)
         runs[label] = {"max_steps": steps, "wall_seconds": seconds, **metrics}
         if label == "long":
@@ -334,7 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, CPU, one short run per case")
     parser.add_argument(
-        "--preset", choices=sorted(SIZES), help="full (default on CUDA), cpu (default on CPU), smoke"
+        "--preset",
+        choices=sorted(SIZES),
+        help="full (default on CUDA), cpu (default on CPU), smoke, study (the CPU study's ViT, batch 64)",
     )
     parser.add_argument(
         "--cases", default=",".join(RECIPES), help=f"comma-separated subset of {tuple(RECIPES)}"
@@ -342,6 +354,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset-dir", type=Path, help="a built dataset to read (default: random images)")
     parser.add_argument(
         "--work-dir", type=Path, help="recipe outputs and the random dataset (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="the recipe's --image_size: resize the dataset's images to this size (default: the dataset's)",
     )
     parser.add_argument("--max-steps", type=int, help="steps of the long run (default: the preset's)")
     parser.add_argument(
@@ -396,7 +413,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             records.append(
-                run_case(recipe, sizes, dataset_dir, work_dir, device, threads, args.data_on_device)
+                run_case(
+                    recipe,
+                    sizes,
+                    dataset_dir,
+                    work_dir,
+                    device,
+                    threads,
+                    args.data_on_device,
+                    image_size=args.image_size,
+                )
             )
         except Exception as error:  # the other cases still run; reflected in the exit code
             records.append({"name": name, "error": f"{type(error).__name__}: {error}"})

@@ -9,7 +9,7 @@ Each row runs `hf_deeplense.training.finetune`, `pretrain_mae`, `pretrain_simclr
 SSL models pre-trained once per preset and seed. Rerunning resumes: rows whose `metrics.json` exists are not run
 again, an interrupted row resumes from its last checkpoint. Writes
 `study.json`, `RESULTS_section.md` (for RESULTS.md), `auc_vs_label_fraction.png` and `best/<preset>`.
-Logic: `hf_deeplense.training.study`; tables and target checks: `hf_deeplense.evaluation.study`.
+Logic: `hf_deeplense.study`; tables and target checks: `hf_deeplense.evaluation.study`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import shlex
 import sys
 from typing import Any
 
+from hf_deeplense.study import load_study_config, run_study
 from hf_deeplense.training import end_run
-from hf_deeplense.training.study import load_study_config, run_study
 
 # --smoke: the config's plan (presets, methods, fractions, seeds, recipes and their arguments) at sizes a CPU runs
 # in seconds: what a study config needs to start on a GPU is checked on a CPU, except the GPU itself.

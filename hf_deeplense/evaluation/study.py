@@ -1,4 +1,4 @@
-"""Summaries of a benchmark study (`hf_deeplense.training.study`): aggregation over seeds, target checks, the
+"""Summaries of a benchmark study (`hf_deeplense.study`): aggregation over seeds, target checks, the
 RESULTS.md markdown section and the AUC-against-label-fraction plot.
 
 A *row* is one finished run, a dict with at least ``preset``, ``method``, ``fraction``, ``seed`` and

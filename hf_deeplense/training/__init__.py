@@ -1,17 +1,17 @@
 """Training runs on top of `transformers.Trainer`: one function per recipe (`finetune`, `pretrain_mae`,
 `pretrain_simclr`, `pretrain_ssl`, `anomaly`, `lens_finding`, `domain_adapt`, `evaluate_checkpoint`), each taking the
-recipe's command-line arguments and returning its metrics, the pieces they share (arguments, data, models, trainer,
-artifacts), and the evaluation of a pre-trained encoder (`evaluate_pretrained`: kNN and an optional linear probe)."""
+recipe's command-line arguments and returning its metrics, and the pieces they share (arguments, data, models,
+trainer, artifacts)."""
 
 from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback, json_safe
 from .domain_adaptation import DomainAdaptArguments, domain_adapt
-from .encoder_eval import EncoderEvalArguments, evaluate_pretrained
 from .evaluate import EvaluateArguments, evaluate_checkpoint
 from .finetune import FinetuneArguments, finetune
 from .lens_finding import LensFindingArguments, lens_finding
 from .pretrain import (
     AnomalyArguments,
+    EncoderEvalArguments,
     MAEArguments,
     SimCLRArguments,
     SSLArguments,
@@ -39,7 +39,6 @@ __all__ = [
     "anomaly",
     "domain_adapt",
     "end_run",
-    "evaluate_pretrained",
     "evaluate_checkpoint",
     "finetune",
     "json_safe",

@@ -30,10 +30,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import load_lensing_dataset
-from ..data.lens_finding import simulate_lens_finding_arrays
+from ..data.domains import load_domain, simulate_domain
 from ..evaluation.metrics import classification_metrics
-from ..simulation import get_preset, simulate_batch
 from .arguments import parse_recipe_args
 from .data import as_dict
 from .modeling import build_model
@@ -367,44 +365,6 @@ class DomainAdaptArguments:
         for name in ("source_overrides", "target_overrides", "model_config"):
             if isinstance(getattr(self, name), str):  # from the command line: JSON or YAML text
                 setattr(self, name, as_dict(getattr(self, name)))
-
-
-def simulate_domain(
-    preset: str, overrides: dict | None, size: int, seed: int, start: int, lens_fraction: float
-):
-    """`(images (N, C, H, W) standardised per image, labels (N,), class names)` of one domain."""
-    cfg = get_preset(preset, **(overrides or {}))
-    if "lens" in cfg.classes:
-        data = simulate_lens_finding_arrays(cfg, size, seed=seed, lens_fraction=lens_fraction, start=start)
-        images, labels = data["images"], data["labels"]
-    else:  # balanced classes, image i of class c has index start + i
-        per_class = [
-            simulate_batch(cfg, name, range(start, start + size // len(cfg.classes)), seed=seed)["images"]
-            for name in cfg.classes
-        ]
-        images = torch.cat(per_class)
-        labels = torch.cat([torch.full((len(part),), index) for index, part in enumerate(per_class)])
-    return standardise(images), labels.long(), list(cfg.classes)
-
-
-def standardise(images: torch.Tensor) -> torch.Tensor:
-    """Per-image zero mean and unit variance `(N, C, H, W)`: a flux-scale change is not the shift adapted."""
-    mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    std = images.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
-    return ((images.double() - mean) / std).float()
-
-
-def load_domain(dataset: str, split: str, size: int | None = None):
-    """`(images standardised per image, labels, class names)` of one split of a lensing dataset (the first
-    `size` rows when given; the splits are shuffled when written)."""
-    splits = load_lensing_dataset(dataset)
-    if split not in splits:
-        raise ValueError(f"{dataset} has no {split!r} split (splits: {sorted(splits)})")
-    rows = splits[split]
-    if size is not None:
-        rows = rows.select(range(min(size, rows.num_rows)))
-    columns = rows.with_format("torch", columns=["pixel_values", "label"])[:]
-    return standardise(columns["pixel_values"].float()), columns["label"].long(), rows.features["label"].names
 
 
 def domain(args, role: str, split: str, size: int, seed: int, start: int):

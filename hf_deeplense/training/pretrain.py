@@ -11,9 +11,9 @@
 - `anomaly`: an MAE trained on the `normal_class` images only; its reconstruction error
   (`model.anomaly_score`) scores the test split, reported as ROC AUCs against the other classes.
 
-`pretrain_mae` and `pretrain_ssl` (so `pretrain_simclr`) also take `EncoderEvalArguments`: `--knn_eval true` ends the run with a kNN
-classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
-(`training.encoder_eval`).
+`pretrain_mae` and `pretrain_ssl` (so `pretrain_simclr`) also take `EncoderEvalArguments`: `--knn_eval true` ends the run
+with a kNN classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
+(`evaluation.evaluate_encoder`). `hf_deeplense.study.evaluate_pretrained` does the same on a saved checkpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from transformers import PreTrainedModel
 
 from ..data import LensingAugment, LensingCollator, MultiCropTransform, with_row_index
 from ..data.selection import class_names_of, keep_classes
+from ..evaluation import evaluate_encoder
 from ..evaluation.inference import anomaly_scores
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
@@ -44,12 +45,12 @@ from .data import (
     on_training_device,
     pretraining_data,
 )
-from .encoder_eval import EncoderEvalArguments, check_knn_eval, knn_eval_of_run
 from .modeling import build_pretraining_model
 from .trainer import LensingTrainer, start_run
 
 __all__ = [
     "AnomalyArguments",
+    "EncoderEvalArguments",
     "MAEArguments",
     "SSLArguments",
     "SimCLRArguments",
@@ -108,6 +109,25 @@ SimCLRArguments = SSLArguments  # `pretrain_simclr` takes the same arguments
 
 
 @dataclass
+class EncoderEvalArguments:
+    knn_eval: bool = field(
+        default=False,
+        metadata={
+            "help": "At the end of the run, classify the knn_split images by a weighted kNN vote (DINO's protocol) "
+            "of the frozen encoder's embeddings, the train split as memory bank: knn_<split>_* metrics in "
+            "metrics.json and a t-SNE map in plots/. Needs --dataset."
+        },
+    )
+    knn_k: int = field(default=20, metadata={"help": "Neighbours of the kNN vote."})
+    knn_temperature: float = field(default=0.07, metadata={"help": "Temperature of the kNN vote weights."})
+    knn_split: str | None = field(
+        default=None,
+        metadata={"help": "Split the kNN classifies; default: the test split (else the eval split)."},
+    )
+    knn_plot: bool = field(default=True, metadata={"help": "Draw the t-SNE map of the knn_split embeddings."})
+
+
+@dataclass
 class AnomalyArguments:
     normal_class: str = field(default="no_sub", metadata={"help": "The only class the MAE is trained on."})
     model_type: str = field(default="deeplense_mae", metadata={"help": "Registered MAE model type."})
@@ -151,13 +171,59 @@ def _train_mae(model, data_args, training_args, processor, train, eval_set, call
     )
 
 
+def _check_knn_eval(knn_args: EncoderEvalArguments, data_args: DataArguments) -> None:
+    """Before training: a kNN evaluation needs labelled splits of a dataset (not a simulated stream)."""
+    if knn_args.knn_eval and data_args.dataset is None:
+        raise ValueError(
+            "--knn_eval needs --dataset (a memory bank of labelled training images), not --simulate"
+        )
+
+
+def _finish_pretraining(trainer, arguments, processor, metrics, plots, **artifact_fields) -> None:
+    """The end of `pretrain_mae` and `pretrain_ssl`: the kNN evaluation of the trained encoder when `knn_eval` is
+    on (main process; on the run's splits, classes and sample limits applied, with its image processor), then
+    `finish_run` with `arguments` = (model arguments, data, training, `EncoderEvalArguments`)."""
+    _, data_args, training_args, knn_args = arguments
+    if knn_args.knn_eval and trainer.is_world_process_zero():
+        splits = load_splits(data_args, seed=training_args.seed)
+        split = knn_args.knn_split or (
+            data_args.test_split if data_args.test_split in splits else data_args.eval_split
+        )
+        knn = evaluate_encoder(
+            trainer.model,
+            splits,
+            processor=processor,
+            train_split=data_args.train_split,
+            eval_split=split,
+            k=knn_args.knn_k,
+            temperature=knn_args.knn_temperature,
+            output_dir=training_args.output_dir,
+            plot=knn_args.knn_plot,
+            batch_size=training_args.per_device_eval_batch_size,
+            seed=training_args.seed,
+            progress=not training_args.disable_tqdm,
+        )
+        metrics.update(knn.metrics)
+        plots.update(knn.plots)
+    finish_run(
+        trainer,
+        arguments,
+        task="pretraining",
+        metrics=metrics,
+        image_processor=processor,
+        plots=plots,
+        dataset=data_args.dataset,
+        **artifact_fields,
+    )
+
+
 def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     """Pre-train a masked autoencoder. `args`: the command line of `MAEArguments`, `DataArguments`, `LensingTrainingArguments`
     (default `sys.argv[1:]`). Returns the final metrics (`eval_loss`: the reconstruction loss of the validation images)."""
     mae_args, data_args, training_args, knn_args = parse_recipe_args(
         (MAEArguments, DataArguments, LensingTrainingArguments, EncoderEvalArguments), args
     )
-    check_knn_eval(knn_args, data_args)
+    _check_knn_eval(knn_args, data_args)
     publish_to = start_run(training_args)
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
     processor = make_image_processor(data_args, num_channels, image_size)
@@ -186,19 +252,13 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
         plots["MAE reconstructions"] = write_mae_reconstructions(
             trainer.model, fixed_batch["pixel_values"], path
         )
-    if trainer.is_world_process_zero():
-        knn = knn_eval_of_run(trainer.model, processor, knn_args, data_args, training_args)
-        metrics.update(knn.metrics)
-        plots.update(knn.plots)
-    finish_run(
+    _finish_pretraining(
         trainer,
         (mae_args, data_args, training_args, knn_args),
-        task="pretraining",
-        metrics=metrics,
-        image_processor=processor,
-        plots=plots,
+        processor,
+        metrics,
+        plots,
         headline=("eval reconstruction loss", "eval_loss"),
-        dataset=data_args.dataset,
         description=f"Masked-autoencoder pre-training on {source}.",
         repo_id=publish_to,
     )
@@ -212,7 +272,7 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
     ssl_args, data_args, training_args, knn_args = parse_recipe_args(
         (SSLArguments, DataArguments, LensingTrainingArguments, EncoderEvalArguments), args
     )
-    check_knn_eval(knn_args, data_args)
+    _check_knn_eval(knn_args, data_args)
     publish_to = start_run(training_args)
     training_args.prediction_loss_only = True  # the evaluation is the loss of held-out views
     train, eval_set, num_channels, image_size, source = pretraining_data(data_args, seed=training_args.seed)
@@ -258,19 +318,13 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
     )
 
     metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
-    if trainer.is_world_process_zero():
-        knn = knn_eval_of_run(trainer.model, processor, knn_args, data_args, training_args)
-        metrics.update(knn.metrics)
-        plots.update(knn.plots)
-    finish_run(
+    _finish_pretraining(
         trainer,
         (ssl_args, data_args, training_args, knn_args),
-        task="pretraining",
-        metrics=metrics,
-        image_processor=processor,
-        plots=plots,
+        processor,
+        metrics,
+        plots,
         headline=(f"eval {method} loss", "eval_loss"),
-        dataset=data_args.dataset,
         description=f"{method} pre-training ({backbone} backbone) on {source}.",
         repo_id=publish_to,
     )

@@ -125,3 +125,72 @@ def test_profile_writes_top_ops_and_trace(bench_models, tmp_path):
     assert "Self CPU" in table
     trace = json.loads((tmp_path / "prof" / "cnn__16px-b4__ours.trace.json").read_text())
     assert trace["traceEvents"]
+
+
+def test_knob_rows_change_one_lever_against_ours(bench_models, tmp_path):
+    """`--knobs`: each lever row runs against the row's `ours`; `--repeat 2` times every row twice,
+    interleaved, and reports the median round (the lower one of two)."""
+    path = tmp_path / "knobs.json"
+    patterns = "vit/*/ours-*,hybrid/*/ours-channels-last,cnn/*/ours-bf16,cnn/*/ours-width-x0.5"
+    exit_code = bench_models.main(
+        ["--smoke", "--knobs", "--repeat", "2", "--rows", patterns, "--json", str(path)]
+    )
+    assert exit_code == 0
+    rows = {row["name"]: row for row in json.loads(path.read_text())["rows"]}
+    vit, cnn = "vit/16px-p4-b4", "cnn/16px-b4"
+    assert set(rows) == {
+        *(f"{vit}/{name}" for name in ("timm", "ours", "ours-attn-eager", "ours-bf16")),
+        *(f"{vit}/ours-{lever}" for lever in ("sdpa-math", "sdpa-flash", "sdpa-efficient")),
+        *(f"{vit}/ours-width-x{factor}" for factor in ("0.5", "2")),
+        *(f"hybrid/16px-p4-b4/{name}" for name in ("timm-vit", "ours", "ours-channels-last")),
+        *(f"{cnn}/{name}" for name in ("timm-cl", "ours", "ours-bf16", "ours-width-x0.5")),
+    }
+    efficient = rows.pop(f"{vit}/ours-sdpa-efficient")
+    assert "error" not in efficient and "no EFFICIENT_ATTENTION kernel" in efficient["skipped"]  # none on CPU
+    for name, row in rows.items():
+        assert "error" not in row, row
+        assert len(row["images_per_second_repeats"]) == 2
+        assert row["images_per_second"] == min(row["images_per_second_repeats"])
+        assert row["ratio"] == pytest.approx(sum(row["ratio_repeats"]) / 2)  # the median of two rounds
+        if row["variant"].startswith("ours-"):
+            assert row["baseline"] == name.rsplit("/", 1)[0] + "/ours"
+        assert row["bf16_autocast"] == row["variant"].endswith("bf16"), name
+    assert rows[f"{vit}/ours-attn-eager"]["attn_implementation"] == "eager"
+    assert rows[f"{vit}/ours"]["attn_implementation"] == "sdpa"
+    assert rows[f"{vit}/ours-sdpa-math"]["sdpa_backend"] == "MATH"
+    assert rows["hybrid/16px-p4-b4/ours-channels-last"]["channels_last"]
+    parameters = {name: row["num_parameters"] for name, row in rows.items()}
+    assert (
+        parameters[f"{vit}/ours-width-x0.5"] < parameters[f"{vit}/ours"] < parameters[f"{vit}/ours-width-x2"]
+    )
+    assert parameters[f"{cnn}/ours-width-x0.5"] < parameters[f"{cnn}/ours"] == parameters[f"{cnn}/ours-bf16"]
+
+
+def test_knob_rows_only_when_asked_and_the_study_preset_builds(bench_models):
+    preset = bench_models.PRESETS["study"]
+    assert not any(row.variant.knob for row in bench_models.make_rows(preset))
+    rows = {row.name: row for row in bench_models.make_rows(preset, compile_rows=False, knob_rows=True)}
+    assert {
+        "vit/32px-p8-b64/ours-width-x2",
+        "cnn/64px-b64/ours-width-x0.25",
+        "hybrid/32px-p32-b64/ours",
+    } <= set(rows)
+    narrow = bench_models.scale_width(preset, 0.25)
+    assert (narrow.hidden_size, narrow.intermediate_size, narrow.cnn_channels) == (16, 32, (16, 32, 64, 128))
+    hybrid = rows["hybrid/64px-p32-b64/ours"].build()  # the study's hybrid: 8x stem, patch 4 on its map
+    assert hybrid.config.patch_size == 4 and hybrid.config.stem_channels == [32, 64, 128]
+
+
+def test_merge_repeats_keeps_the_median_round(bench_models):
+    runs = [
+        {"name": "r", "images_per_second": rate, "ratio": ratio, "round": index}
+        for index, (rate, ratio) in enumerate(((3.0, 0.9), (1.0, 1.2), (2.0, 1.0)))
+    ]
+    merged = bench_models.merge_repeats(runs)
+    assert merged["round"] == 2 and merged["images_per_second"] == 2.0
+    assert merged["images_per_second_repeats"] == [3.0, 1.0, 2.0]
+    assert merged["ratio_repeats"] == [0.9, 1.2, 1.0] and merged["ratio"] == 1.0
+    assert bench_models.merge_repeats([runs[0], {"name": "r", "error": "boom"}]) == {
+        "name": "r",
+        "error": "boom",
+    }

@@ -76,3 +76,40 @@ def test_smoke_launches_the_mae_recipe(bench_recipe, tmp_path, data_on_device):
     assert row["ratio"] == pytest.approx(row["recipe_samples_per_second"] / row["bare_samples_per_second"])
     assert row["runs"]["long"]["max_steps"] == bench_recipe.SIZES["smoke"].max_steps
     assert "recipes/pretrain_mae.py" in row["command"]
+
+
+def test_study_sizes_and_resize_reach_the_recipe_command(bench_recipe, tmp_path):
+    recipe, sizes = bench_recipe.RECIPES["finetune"], bench_recipe.SIZES["study"]
+    arguments = bench_recipe.recipe_arguments(
+        recipe, sizes, tmp_path / "data", tmp_path / "out", 10, data_on_device=True, image_size=32
+    )
+    values = dict(zip(arguments[::2], arguments[1::2]))
+    assert json.loads(values["--model_config"]) == {  # the study's ViT (recipes/configs/study_cpu.yaml)
+        "patch_size": 8,
+        "hidden_size": 64,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+    }
+    assert values["--image_size"] == "32" and values["--per_device_train_batch_size"] == "64"
+    assert values["--data_on_device"] == "true" and values["--dataloader_num_workers"] == "0"
+    default = bench_recipe.recipe_arguments(recipe, sizes, tmp_path / "data", tmp_path / "out", 10)
+    assert "--image_size" not in default and "--data_on_device" not in default
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "recipes" / "finetune.py").is_file(),
+    reason="recipes/finetune.py is not in the tree yet: nothing to launch",
+)
+def test_smoke_launches_the_finetune_recipe_with_a_resize(bench_recipe, tmp_path):
+    """`--image-size 8`: the recipe resizes the 16 px random images; the bare step times the saved 8 px model."""
+    path = tmp_path / "recipe.json"
+    exit_code = bench_recipe.main(
+        ["--smoke", "--cases", "finetune", "--image-size", "8", "--work-dir", str(tmp_path / "work")]
+        + ["--json", str(path)]
+    )
+    (row,) = json.loads(path.read_text())["rows"]
+    assert exit_code == 0, row.get("error")
+    assert row["name"] == "finetune/8px-p4-b8"
+    assert "--image_size 8" in row["command"]
+    assert row["recipe_samples_per_second"] > 0 and row["bare_samples_per_second"] > 0

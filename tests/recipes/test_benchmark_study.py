@@ -1,5 +1,5 @@
 """recipes/benchmark.py end to end on the tiny CPU study (every run in-process, resume), plus the
-aggregation, target checks and recipe arguments of hf_deeplense.training/evaluation.study."""
+aggregation, target checks and recipe arguments of hf_deeplense.study and hf_deeplense.evaluation.study."""
 
 import json
 import math
@@ -11,6 +11,13 @@ import yaml
 from recipe_helpers import load_recipe
 
 from hf_deeplense.evaluation.study import aggregate_rows, check_targets, format_target_lines, results_markdown
+from hf_deeplense.study import (
+    METHODS,
+    load_study_config,
+    plan_rows,
+    pretrain_recipe_args,
+    row_recipe_args,
+)
 from hf_deeplense.training import (
     AnomalyArguments,
     FinetuneArguments,
@@ -21,13 +28,6 @@ from hf_deeplense.training import (
     parse_recipe_args,
 )
 from hf_deeplense.training.data import DataArguments
-from hf_deeplense.training.study import (
-    METHODS,
-    load_study_config,
-    plan_rows,
-    pretrain_recipe_args,
-    row_recipe_args,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "recipes" / "configs"

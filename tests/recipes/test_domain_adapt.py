@@ -86,7 +86,7 @@ def test_source_and_target_datasets_on_disk_with_cnn_and_vit(
 
 
 def test_load_domain_reads_the_labelled_split_and_standardises(two_datasets):
-    from hf_deeplense.training.domain_adaptation import load_domain
+    from hf_deeplense.data.domains import load_domain
 
     source, _ = two_datasets
     images, labels, names = load_domain(str(source), "test", size=5)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hf_deeplense.evaluation import evaluate_encoder
-from hf_deeplense.training import evaluate_pretrained, pretrain_mae, pretrain_simclr
+from hf_deeplense.study import evaluate_pretrained
+from hf_deeplense.training import pretrain_mae, pretrain_simclr
 
 CONFIGS = Path(__file__).resolve().parents[2] / "recipes" / "configs"
 KNN_KEYS = {"knn_test_accuracy", "knn_test_auc_macro", "knn_test_auc_micro", "knn_test_auc_cdm"}

@@ -1,4 +1,6 @@
-"""A benchmark study: every (preset, method, label fraction, seed) row run through the training functions.
+"""A benchmark study: every (preset, method, label fraction, seed) row run through the training functions and
+evaluated (kNN of frozen encoders, the radial-profile baseline, the summaries of ``hf_deeplense.evaluation.study``).
+It uses ``training/`` and ``evaluation/`` both, so it sits above them; ``recipes/benchmark.py`` is its script.
 
 The study YAML (``recipes/configs/study_*.yaml``) names the presets, methods, fractions and seeds, the
 model sizes and the runs' arguments. :func:`run_study`:
@@ -59,11 +61,11 @@ from ..evaluation.study import (
     plot_auc_vs_fraction,
     results_markdown,
 )
-from .finetune import finetune
-from .pretrain import anomaly, pretrain_mae, pretrain_simclr, pretrain_ssl
+from ..training import anomaly, finetune, pretrain_mae, pretrain_simclr, pretrain_ssl
 
 __all__ = [
     "METHODS",
+    "TASKS",
     "Method",
     "device_description",
     "load_study_config",
@@ -420,7 +422,9 @@ class _StudyRunner:
         """A dataset build's or pre-training's record under ``records_dir/setup`` (the runs table lists them)."""
         if self.records is not None and self.state.is_main_process:
             (self.records / "setup").mkdir(parents=True, exist_ok=True)
-            (self.records / "setup" / f"{name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+            (self.records / "setup" / f"{name}.json").write_text(
+                json.dumps(record, indent=2, default=str) + "\n"
+            )
 
     def recorded_setup(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Dataset builds and pre-trainings recorded under ``records_dir/setup`` by earlier runs."""
