@@ -39,6 +39,9 @@ SMOKE_MODEL = {
     "decoder_intermediate_size": 32,
 }
 SMOKE_CNN_ARGS = {"channels": [8, 16, 32, 64]}  # a narrow ResNet (timm `channels`)
+SMOKE_LABEL_COUNT_STEP = (
+    6  # label counts 6, 12, 18, ...: balanced over 2 or 3 classes, within 24 images a class
+)
 SMOKE_RUN = {
     "max_steps": 2,
     "per_device_train_batch_size": 8,
@@ -68,9 +71,9 @@ def _shrink_model(model_config: dict[str, Any], model_type: str | None) -> dict[
 def smoke_config(config: dict[str, Any]) -> dict[str, Any]:
     """The study `config` with every preset 24 images a class at 16 px simulated on the CPU (no card), every
     model 32 wide and 2 layers deep (ResNets 8-64 channels), every run 2 steps of 8 images in fp32, evaluated and
-    saved at each step, uncompiled, read in the main process; the output folder gets a `_smoke` suffix and no
-    row records are written. The plan
-    (rows, recipes, other arguments such as `data_on_device`) is the config's."""
+    saved at each step, uncompiled, read in the main process; label counts become 6, 12, 18, ... (their
+    `labels_<count>` sections and the targets follow); the output folder gets a `_smoke` suffix and no row records
+    are written. The plan (rows, recipes, other arguments such as `data_on_device`) is the config's."""
     config = copy.deepcopy(config)
     config["output_dir"] = f"{config['output_dir'].rstrip('/')}_smoke"
     config.pop("records_dir", None)  # a smoke run's rows are no measurements
@@ -81,6 +84,19 @@ def smoke_config(config: dict[str, Any]) -> dict[str, Any]:
     for model in config.get("models", {}).values():
         model["model_config"] = _shrink_model(model.get("model_config") or {}, model.get("model_type"))
     sections = config.setdefault("recipe_args", {})
+    smoke_counts: dict[int, int] = {}  # label count -> its smoke count
+    for spec in [config, *config["presets"].values()]:
+        if spec.get("label_counts"):
+            for index, count in enumerate(spec["label_counts"]):
+                smoke_counts.setdefault(count, SMOKE_LABEL_COUNT_STEP * (index + 1))
+            spec["label_counts"] = [smoke_counts[count] for count in spec["label_counts"]]
+    for count, smoke_count in smoke_counts.items():
+        if f"labels_{count}" in sections:
+            sections[f"labels_{smoke_count}"] = sections.pop(f"labels_{count}")
+    for target in config.get("targets") or []:
+        for key in ("label_count", "reference_label_count"):
+            if key in target:
+                target[key] = smoke_counts.get(target[key], target[key])
     sections["common"] = {**(sections.get("common") or {}), **SMOKE_RUN}
     for name, section in sections.items():
         if name != "common" and section:

@@ -1,5 +1,5 @@
-"""Selecting rows of a labelled `datasets.Dataset`: classes, finite regression targets, stratified and
-label-fraction subsets (seeded), and the statistics of a target column."""
+"""Selecting rows of a labelled `datasets.Dataset`: classes, finite regression targets, stratified, label-fraction
+and label-count subsets (seeded), and the statistics of a target column."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ __all__ = [
     "class_names_of",
     "finite_target_rows",
     "keep_classes",
+    "label_count_indices",
+    "label_count_subset",
     "label_fraction_indices",
     "label_fraction_subset",
     "stratified_head",
@@ -116,3 +118,42 @@ def label_fraction_subset(
         raise ValueError(f"label column {label_column!r} not in the dataset's columns {dataset.column_names}")
     labels = dataset.select_columns([label_column]).with_format("numpy")[:][label_column]
     return dataset.select(label_fraction_indices(labels, fraction, seed))
+
+
+def label_count_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of exactly `count` rows, `count / n_classes` of each class (balanced, whatever the classes'
+    shares of `labels`).
+
+    Each class is shuffled once with `seed` and its first rows are kept, so for one seed a smaller count is a
+    subset of a larger one (nested label-efficiency curves, as with `label_fraction_indices`).
+
+    Raises:
+        ValueError: if `count` is not a positive multiple of the number of classes, or a class has fewer rows
+            than its share.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    classes, counts = np.unique(labels, return_counts=True)
+    if count < 1 or len(classes) == 0 or count % len(classes):
+        raise ValueError(
+            f"label count must be a positive multiple of the number of classes ({len(classes)}), got {count}"
+        )
+    per_class = count // len(classes)
+    if (short := classes[counts < per_class]).size:
+        raise ValueError(
+            f"{count} balanced labels need {per_class} rows of each class; class(es) {short.tolist()} have "
+            f"{counts[counts < per_class].tolist()}"
+        )
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in classes:
+        members = np.flatnonzero(labels == label)
+        keep.append(members[rng.permutation(len(members))][:per_class])
+    return np.sort(np.concatenate(keep))
+
+
+def label_count_subset(dataset: Dataset, count: int, seed: int, label_column: str = "label") -> Dataset:
+    """`dataset.select(...)` of `count` rows balanced over the classes (`label_count_indices`)."""
+    if label_column not in dataset.column_names:
+        raise ValueError(f"label column {label_column!r} not in the dataset's columns {dataset.column_names}")
+    labels = dataset.select_columns([label_column]).with_format("numpy")[:][label_column]
+    return dataset.select(label_count_indices(labels, count, seed))

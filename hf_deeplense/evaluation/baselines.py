@@ -99,6 +99,7 @@ def radial_profile_baseline_on_dataset(
     test_dataset=None,
     label_fraction: float = 1.0,
     seed: int = 0,
+    label_count: int | None = None,
 ) -> dict[str, float]:
     """:func:`radial_profile_baseline` from one split of a lensing dataset to another (or to another dataset).
 
@@ -115,12 +116,14 @@ def radial_profile_baseline_on_dataset(
             another simulation code.
         label_fraction, seed: fit on the stratified, seeded fraction of the training labels that
             ``finetune`` trains on with the same ``label_fraction`` and ``seed`` (before ``max_images``).
+        label_count: then keep this many training labels, balanced over the classes (``finetune``'s
+            ``label_count``).
 
     Returns:
         As :func:`radial_profile_baseline`, with per-class AUCs named after the dataset's classes.
     """
     from ..data import load_lensing_dataset
-    from ..data.selection import label_fraction_subset
+    from ..data.selection import label_count_subset, label_fraction_subset
 
     if isinstance(dataset, (str, os.PathLike)):
         dataset = load_lensing_dataset(str(dataset))
@@ -132,8 +135,12 @@ def radial_profile_baseline_on_dataset(
             f"test_dataset classes {test_dataset[test_split].features['label'].names} differ from {class_names}"
         )
 
-    def images_and_labels(source, split: str, fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def images_and_labels(
+        source, split: str, fraction: float = 1.0, count: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         subset = label_fraction_subset(source[split], fraction, seed)
+        if count is not None:
+            subset = label_count_subset(subset, count, seed)
         count = subset.num_rows if max_images is None else min(max_images, subset.num_rows)
         rows = subset.select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
         images, labels = rows["pixel_values"], rows["label"]
@@ -141,7 +148,7 @@ def radial_profile_baseline_on_dataset(
             images = image_processor(images, return_tensors="np")["pixel_values"]
         return images, labels
 
-    train_images, train_labels = images_and_labels(dataset, train_split, label_fraction)
+    train_images, train_labels = images_and_labels(dataset, train_split, label_fraction, label_count)
     test_images, test_labels = images_and_labels(
         dataset if test_dataset is None else test_dataset, test_split
     )

@@ -2,7 +2,7 @@
 RESULTS.md markdown section and the AUC-against-label-fraction plot.
 
 A *row* is one finished run, a dict with at least ``preset``, ``method``, ``fraction``, ``seed`` and
-``metrics`` (the run's test metrics without the ``test_`` prefix: ``auc_macro``, ``auc_<class>``,
+``metrics`` (and ``label_count`` when it trained on that many labelled images rather than a fraction) (the run's test metrics without the ``test_`` prefix: ``auc_macro``, ``auc_<class>``,
 ``mean_absolute_error``: the regression's, dex for ``log10_m_a``; ``anomaly_auc``); the runner adds ``command``, ``device``,
 ``started_at`` and ``wall_s``.
 """
@@ -26,6 +26,7 @@ __all__ = [
     "aggregate_rows",
     "check_targets",
     "format_target_lines",
+    "label_amount",
     "plot_auc_vs_fraction",
     "results_markdown",
 ]
@@ -64,27 +65,34 @@ SIMULATION_CAVEAT = (
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
-def _group_key(row: dict[str, Any]) -> tuple[str, str, float]:
-    return row["preset"], row["method"], float(row["fraction"])
+def label_amount(entry: dict[str, Any]) -> str:
+    """The labels a row, group or target trained with: its ``label_count`` (``"300"``) or fraction (``"10%"``)."""
+    count = entry.get("label_count")
+    return str(count) if count else f"{float(entry.get('fraction', 1.0)):.0%}"
+
+
+def _group_key(row: dict[str, Any]) -> tuple[str, str, float, int]:
+    return row["preset"], row["method"], float(row["fraction"]), int(row.get("label_count") or 0)
 
 
 def aggregate_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and spread over seeds of every metric, per (preset, method, label fraction).
+    """Mean and spread over seeds of every metric, per (preset, method, label fraction or label count).
 
     Args:
         rows: finished runs (see the module docstring); rows without ``metrics`` are skipped.
 
     Returns:
-        One dict per group, sorted by preset, method, fraction: ``preset``, ``method``, ``fraction``,
+        One dict per group, sorted by preset, method, fraction, count: ``preset``, ``method``, ``fraction``,
+        ``label_count`` (groups of rows that have one),
         ``seeds`` (sorted list), ``n``, and ``metrics: {name: {"mean", "std", "n"}}`` where ``std`` is
         the sample standard deviation over seeds (0 with one seed) and NaN values are left out.
     """
-    groups: dict[tuple[str, str, float], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, float, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row.get("metrics"):
             groups[_group_key(row)].append(row)
     table = []
-    for (preset, method, fraction), members in sorted(groups.items()):
+    for (preset, method, fraction, label_count), members in sorted(groups.items()):
         values: dict[str, list[float]] = defaultdict(list)
         for row in members:
             for name, value in row["metrics"].items():
@@ -103,6 +111,7 @@ def aggregate_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "preset": preset,
                 "method": method,
                 "fraction": fraction,
+                **({"label_count": label_count} if label_count else {}),
                 "seeds": sorted(row["seed"] for row in members),
                 "n": len(members),
                 "metrics": metrics,
@@ -111,9 +120,21 @@ def aggregate_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
-def _lookup(table: list[dict[str, Any]], preset: str, method: str, fraction: float, metric: str):
+def _lookup(
+    table: list[dict[str, Any]],
+    preset: str,
+    method: str,
+    fraction: float,
+    metric: str,
+    label_count: int | None = None,
+):
     for group in table:
-        if (group["preset"], group["method"], group["fraction"]) == (preset, method, float(fraction)):
+        if (group["preset"], group["method"], group["fraction"], group.get("label_count")) == (
+            preset,
+            method,
+            float(fraction),
+            label_count,
+        ):
             return group["metrics"].get(metric)
     return None
 
@@ -124,6 +145,7 @@ def check_targets(table: list[dict[str, Any]], targets: Sequence[dict[str, Any]]
     A target is ``{name, preset, method, metric, op, fraction=1.0}`` plus either ``value`` (a number) or
     ``reference_method`` (compared with that method's mean at the same preset and metric, at
     ``reference_fraction`` (default: the target's own fraction); ``margin`` is added to the reference).
+    ``label_count`` / ``reference_label_count`` (default: the target's own) name rows of a label count instead.
     ``op`` is one of ``>``, ``>=``, ``<``, ``<=``.
 
     Returns:
@@ -143,13 +165,19 @@ def check_targets(table: list[dict[str, Any]], targets: Sequence[dict[str, Any]]
                 f"target {target['name']!r}: op must be one of {sorted(_OPS)}, got {target['op']!r}"
             )
         fraction = float(target.get("fraction", 1.0))
-        measured = _lookup(table, target["preset"], target["method"], fraction, target["metric"])
+        label_count = target.get("label_count")
+        measured = _lookup(table, target["preset"], target["method"], fraction, target["metric"], label_count)
         if "value" in target:
             reference = float(target["value"])
         else:
             reference_fraction = float(target.get("reference_fraction", fraction))
             found = _lookup(
-                table, target["preset"], target["reference_method"], reference_fraction, target["metric"]
+                table,
+                target["preset"],
+                target["reference_method"],
+                reference_fraction,
+                target["metric"],
+                target.get("reference_label_count", label_count),
             )
             reference = None if found is None else found["mean"] + float(target.get("margin", 0.0))
         result = {**target, "fraction": fraction, "value": None, "reference": reference}
@@ -166,9 +194,7 @@ def format_target_lines(results: Sequence[dict[str, Any]]) -> list[str]:
     """One line per checked target: ``MET     name: 0.9512 >= 0.9000 (preset, method, fraction)``."""
     lines = []
     for result in results:
-        where = (
-            f"{result['preset']}, {result['method']}, {result['metric']} at {result['fraction']:.0%} labels"
-        )
+        where = f"{result['preset']}, {result['method']}, {result['metric']} at {label_amount(result)} labels"
         against = (
             f"{result['reference_method']}" + (f" + {result['margin']:g}" if result.get("margin") else "")
             if "reference_method" in result
@@ -230,12 +256,19 @@ def results_markdown(
         ]
         for group in classification:
             per_class = " | ".join(_cell(group["metrics"].get(f"auc_{c}")) for c in class_names)
-            baseline = _lookup(table, group["preset"], "radial_profile", group["fraction"], "auc_macro")
+            baseline = _lookup(
+                table,
+                group["preset"],
+                "radial_profile",
+                group["fraction"],
+                "auc_macro",
+                group.get("label_count"),
+            )
             margin = "—"
             if baseline is not None and group["method"] != "radial_profile":
                 margin = f"{group['metrics']['auc_macro']['mean'] - baseline['mean']:+.3f}"
             lines.append(
-                f"| {group['preset']} | {group['method']} | {group['fraction']:.0%} | {group['n']} | "
+                f"| {group['preset']} | {group['method']} | {label_amount(group)} | {group['n']} | "
                 f"{_cell(group['metrics']['auc_macro'])} | {_cell(baseline)} | {margin} | {per_class} |"
             )
         lines.append("")
@@ -278,9 +311,9 @@ def results_markdown(
             f"| {run['preset']} | {run['step']} | — | {'—' if run.get('seed') is None else run['seed']} | {run.get('device', '?')} | "
             f"{run.get('started_at', '?')} | {run.get('wall_s', float('nan')):.0f} | `{run.get('command', '')}` |"
         )
-    for row in sorted(rows, key=lambda r: (r["preset"], r["method"], float(r["fraction"]), r["seed"])):
+    for row in sorted(rows, key=lambda r: (*_group_key(r), r["seed"])):
         lines.append(
-            f"| {row['preset']} | {row['method']} | {float(row['fraction']):.0%} | {row['seed']} | "
+            f"| {row['preset']} | {row['method']} | {label_amount(row)} | {row['seed']} | "
             f"{row.get('device', '?')} | {row.get('started_at', '?')} | {row.get('wall_s', float('nan')):.0f} | "
             f"`{row.get('command', '')}` |"
         )
@@ -289,8 +322,9 @@ def results_markdown(
 
 
 def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path | None:
-    """Macro AUC (mean ± std over seeds) against label fraction, one line per method, one panel per
-    preset. Returns the PNG path, or None when no classification result has two or more fractions."""
+    """Macro AUC (mean ± std over seeds) against label fraction, or against the number of labelled images in a
+    preset whose rows have a ``label_count``, one line per method, one panel per preset. Returns the PNG path,
+    or None when no classification result has two or more fractions (counts)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -300,7 +334,8 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
     for group in table:
         entry = group["metrics"].get("auc_macro")
         if entry is not None:
-            series[group["preset"]][group["method"]].append((group["fraction"], entry["mean"], entry["std"]))
+            amount = group.get("label_count") or group["fraction"]
+            series[group["preset"]][group["method"]].append((amount, entry["mean"], entry["std"]))
     series = {
         preset: {method: sorted(points) for method, points in methods.items()}
         for preset, methods in series.items()
@@ -308,13 +343,18 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
     if not any(len(points) > 1 for methods in series.values() for points in methods.values()):
         return None
     figure, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 4), squeeze=False)
+    counted = {group["preset"] for group in table if group.get("label_count")}
     for axis, (preset, methods) in zip(axes[0], sorted(series.items())):
         for method, points in sorted(methods.items()):
             fractions, means, stds = (np.array(column) for column in zip(*points))
             style = "--" if method == "radial_profile" else "-"  # the shortcut every network must beat
             axis.errorbar(fractions, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=method)
         axis.set_xscale("log")
-        axis.set_xlabel("label fraction")
+        axis.set_xlabel("labelled training images" if preset in counted else "label fraction")
+        if preset in counted:  # the counts themselves as ticks (300, 600, 1200), not powers of ten
+            counts = sorted({point[0] for points in methods.values() for point in points})
+            axis.set_xticks(counts, labels=[f"{count:g}" for count in counts])
+            axis.set_xticks([], minor=True)
         axis.set_ylabel("test macro AUC")
         axis.set_title(preset)
         axis.grid(alpha=0.3)

@@ -5,14 +5,24 @@ To add an architecture: create `hf_deeplense/models/<arch>/` and add ONE line to
 """
 
 from .auto import AUTO_CLASSES, AutoModelForLensRegression, ModelRegistration, register_model
-from .byol import DeepLenseBYOLConfig, DeepLenseBYOLModel
+from .byol import (
+    DeepLenseBYOLConfig,
+    DeepLenseBYOLForImageClassification,
+    DeepLenseBYOLForRegression,
+    DeepLenseBYOLModel,
+)
 from .cnn import (
     DeepLenseCNNConfig,
     DeepLenseCNNForImageClassification,
     DeepLenseCNNForRegression,
     DeepLenseCNNModel,
 )
-from .dino import DeepLenseDINOConfig, DeepLenseDINOModel
+from .dino import (
+    DeepLenseDINOConfig,
+    DeepLenseDINOForImageClassification,
+    DeepLenseDINOForRegression,
+    DeepLenseDINOModel,
+)
 from .equivariant import (
     DeepLenseEquivariantConfig,
     DeepLenseEquivariantForImageClassification,
@@ -37,7 +47,12 @@ from .simclr import (
     DeepLenseSimCLRForRegression,
     DeepLenseSimCLRModel,
 )
-from .simsiam import DeepLenseSimSiamConfig, DeepLenseSimSiamModel
+from .simsiam import (
+    DeepLenseSimSiamConfig,
+    DeepLenseSimSiamForImageClassification,
+    DeepLenseSimSiamForRegression,
+    DeepLenseSimSiamModel,
+)
 from .vit import (
     DeepLenseViTConfig,
     DeepLenseViTForImageClassification,
@@ -80,11 +95,29 @@ MODEL_REGISTRY: list[ModelRegistration] = [
         regression_class=DeepLenseSimCLRForRegression,
         pretraining_class=DeepLenseSimCLRModel,
     ),
-    # Self-supervised models without heads of their own: their `backbone` fine-tunes in the SimCLR heads
-    # (`hf_deeplense.training.modeling.DOWNSTREAM_MODEL_TYPE`).
-    ModelRegistration(DeepLenseDINOConfig, DeepLenseDINOModel, pretraining_class=DeepLenseDINOModel),
-    ModelRegistration(DeepLenseBYOLConfig, DeepLenseBYOLModel, pretraining_class=DeepLenseBYOLModel),
-    ModelRegistration(DeepLenseSimSiamConfig, DeepLenseSimSiamModel, pretraining_class=DeepLenseSimSiamModel),
+    # Self-supervised models whose heads keep the pre-trained encoder (`backbone`: DINO's teacher, BYOL's online
+    # network), so `AutoModelForImageClassification.from_pretrained(ssl_dir)` fine-tunes it, as for SimCLR.
+    ModelRegistration(
+        DeepLenseDINOConfig,
+        DeepLenseDINOModel,
+        image_classification_class=DeepLenseDINOForImageClassification,
+        regression_class=DeepLenseDINOForRegression,
+        pretraining_class=DeepLenseDINOModel,
+    ),
+    ModelRegistration(
+        DeepLenseBYOLConfig,
+        DeepLenseBYOLModel,
+        image_classification_class=DeepLenseBYOLForImageClassification,
+        regression_class=DeepLenseBYOLForRegression,
+        pretraining_class=DeepLenseBYOLModel,
+    ),
+    ModelRegistration(
+        DeepLenseSimSiamConfig,
+        DeepLenseSimSiamModel,
+        image_classification_class=DeepLenseSimSiamForImageClassification,
+        regression_class=DeepLenseSimSiamForRegression,
+        pretraining_class=DeepLenseSimSiamModel,
+    ),
     ModelRegistration(
         DeepLenseLensFinderConfig,
         DeepLenseLensFinderModel,
@@ -100,12 +133,16 @@ __all__ = [
     "MODEL_REGISTRY",
     "AutoModelForLensRegression",
     "DeepLenseBYOLConfig",
+    "DeepLenseBYOLForImageClassification",
+    "DeepLenseBYOLForRegression",
     "DeepLenseBYOLModel",
     "DeepLenseCNNConfig",
     "DeepLenseCNNForImageClassification",
     "DeepLenseCNNForRegression",
     "DeepLenseCNNModel",
     "DeepLenseDINOConfig",
+    "DeepLenseDINOForImageClassification",
+    "DeepLenseDINOForRegression",
     "DeepLenseDINOModel",
     "DeepLenseEquivariantConfig",
     "DeepLenseEquivariantForImageClassification",
@@ -126,6 +163,8 @@ __all__ = [
     "DeepLenseSimCLRForRegression",
     "DeepLenseSimCLRModel",
     "DeepLenseSimSiamConfig",
+    "DeepLenseSimSiamForImageClassification",
+    "DeepLenseSimSiamForRegression",
     "DeepLenseSimSiamModel",
     "DeepLenseViTConfig",
     "DeepLenseViTForImageClassification",

@@ -20,6 +20,10 @@ model sizes and the runs' arguments. :func:`run_study`:
    AUC-against-label-fraction plot, and copies the best model per preset (chosen on the validation
    split, never the test split) with its card to ``best/<preset>``.
 
+Label amounts: ``fractions`` of the training split (stratified), or ``label_counts``: exactly that many labelled
+images, the same number of each class (``data.selection.label_count_indices``; e.g. 300, 600 and 1,200 lens /
+non-lens cut-outs), drawn from the whole training split (such rows keep ``fraction`` 1.0 and add ``label_count``).
+
 Methods (``METHODS``): supervised ``resnet18``, ``efficientnet_b2`` (the DeepLense baselines), ``vit``,
 ``hybrid``; ``mae_finetune``, ``mae_linear_probe``, ``mae_knn`` and, for each of ``simclr``, ``dino``, ``byol``,
 ``simsiam``, ``<ssl>_finetune``, ``<ssl>_linear_probe`` and ``<ssl>_knn`` (DINO's kNN vote on frozen embeddings);
@@ -53,6 +57,7 @@ from ..evaluation.study import (
     aggregate_rows,
     check_targets,
     format_target_lines,
+    label_amount,
     plot_auc_vs_fraction,
     results_markdown,
 )
@@ -128,9 +133,17 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a study YAML (unknown methods, missing models and empty lists raise, naming the file)."""
     path = Path(path)
     config = yaml.safe_load(path.read_text()) or {}
-    for key in ("output_dir", "presets", "methods", "fractions", "seeds"):
+    for key in ("output_dir", "presets", "methods", "seeds"):
         if not config.get(key):
             raise ValueError(f"{path}: `{key}` is missing or empty")
+    if not config.get("fractions") and not config.get("label_counts"):
+        raise ValueError(f"{path}: give `fractions` or `label_counts`")
+    config.setdefault("fractions", [1.0])
+    counts = [c for spec in config["presets"].values() for c in (spec or {}).get("label_counts") or []]
+    if bad := [
+        c for c in [*(config.get("label_counts") or []), *counts] if not (isinstance(c, int) and c > 0)
+    ]:
+        raise ValueError(f"{path}: label counts must be positive integers, got {bad}")
     preset_methods = [name for spec in config["presets"].values() for name in (spec or {}).get("methods", [])]
     unknown = [name for name in [*config["methods"], *preset_methods] if name not in METHODS]
     if unknown:
@@ -157,14 +170,30 @@ def plan_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every row of the study: ``{preset, method, fraction, seed}`` (fraction-free methods at 1.0).
     ``seeds_per_fraction`` (``{0.01: [0, 1, 2]}``) replaces ``seeds`` for the fractions it names; a preset's
     own ``methods``, ``fractions``, ``seeds`` and ``seeds_per_fraction`` (e.g. an ablation that runs two rows)
-    replace the study's."""
+    replace the study's. With ``label_counts`` (the study's or the preset's) the methods that use labels get one
+    row per count instead of per fraction: ``{..., fraction: 1.0, label_count: 300, seed}``."""
     rows = []
     for preset, preset_spec in config["presets"].items():
         preset_spec = preset_spec or {}
         per_fraction = preset_spec.get("seeds_per_fraction", config.get("seeds_per_fraction")) or {}
         per_fraction = {float(f): seeds for f, seeds in per_fraction.items()}
+        label_counts = preset_spec.get("label_counts", config.get("label_counts"))
         for method in preset_spec.get("methods", config["methods"]):
             spec = METHODS[method]
+            if spec.uses_fraction and label_counts:
+                seeds = preset_spec.get("seeds", config["seeds"])
+                rows += [
+                    {
+                        "preset": preset,
+                        "method": method,
+                        "fraction": 1.0,
+                        "label_count": int(count),
+                        "seed": int(seed),
+                    }
+                    for count in label_counts
+                    for seed in seeds
+                ]
+                continue
             fractions = preset_spec.get("fractions", config["fractions"]) if spec.uses_fraction else [1.0]
             for fraction in map(float, fractions):
                 seeds = per_fraction.get(fraction, preset_spec.get("seeds", config["seeds"]))
@@ -224,7 +253,7 @@ def row_recipe_args(
 
     Sections of ``recipe_args`` merge in order: ``common``, the recipe's (``finetune`` / ``anomaly``), then
     ``linear_probe``, ``regression``, ``method_<name>`` (e.g. a shorter schedule for a slower network) and
-    ``fraction_<f>`` where they apply.
+    ``fraction_<f>`` or ``labels_<count>`` where they apply.
     """
     spec = METHODS[row["method"]]
     if spec.recipe == "anomaly":
@@ -239,7 +268,9 @@ def row_recipe_args(
         )
     sections = ["finetune"] + (["linear_probe"] if spec.linear_probe else [])
     sections += ["regression"] if spec.task == "regression" else []
-    sections += [f"method_{row['method']}", f"fraction_{row['fraction']:g}"]
+    label_count = row.get("label_count")
+    sections += [f"method_{row['method']}"]
+    sections += [f"labels_{label_count}" if label_count else f"fraction_{row['fraction']:g}"]
     model = {} if spec.pretrain else config["models"][spec.model]
     return "finetune", _merged_args(
         config,
@@ -250,6 +281,7 @@ def row_recipe_args(
         init_from=init_from,
         linear_probe=spec.linear_probe or None,
         label_fraction=row["fraction"],
+        label_count=label_count,
         seed=row["seed"],
     )
 
@@ -305,7 +337,9 @@ class _StudyRunner:
         """The preset's labelled pool, or (``unlabelled``) its pool for SSL pre-training: a preset's
         ``unlabelled_per_class`` images per class made with another seed (``unlabelled_seed``, default
         ``seed + 1``), so that no image of the labelled pool's splits is among them; 95% train, 5%
-        validation, no test split. Without ``unlabelled_per_class`` pre-training uses the labelled pool."""
+        validation, no test split; ``unlabelled_overrides`` (e.g. the natural lens fraction of a survey's
+        cut-outs) update the preset's ``overrides`` for it. Without ``unlabelled_per_class`` pre-training uses
+        the labelled pool."""
         with self.state.main_process_first():  # the main process builds; the others then find it built
             return self._build_dataset(name, unlabelled)
 
@@ -319,6 +353,8 @@ class _StudyRunner:
             spec.update(
                 n_per_class=spec["unlabelled_per_class"], split_fractions=(0.95, 0.05, 0.0), seed=seed
             )
+            if spec.get("unlabelled_overrides"):
+                spec["overrides"] = {**(spec.get("overrides") or {}), **spec["unlabelled_overrides"]}
         folder = f"{name}_unlabelled" if unlabelled else name
         if folder in self.datasets:
             return self.datasets[folder]
@@ -360,18 +396,20 @@ class _StudyRunner:
         return run_dir
 
     # ---- rows ------------------------------------------------------------------------------------------
+    @staticmethod
+    def row_name(row: dict[str, Any]) -> str:
+        """``frac0.1_seed0``, or ``labels300_seed0`` for a row of a label count."""
+        amount = f"labels{row['label_count']}" if row.get("label_count") else f"frac{row['fraction']:g}"
+        return f"{amount}_seed{row['seed']}"
+
     def row_dir(self, row: dict[str, Any]) -> Path:
-        return (
-            self.out / "runs" / row["preset"] / row["method"] / f"frac{row['fraction']:g}_seed{row['seed']}"
-        )
+        return self.out / "runs" / row["preset"] / row["method"] / self.row_name(row)
 
     def record_path(self, row: dict[str, Any]) -> Path | None:
         """Where the row's record lies under ``records_dir`` (None without one)."""
         if self.records is None:
             return None
-        return (
-            self.records / row["preset"] / row["method"] / f"frac{row['fraction']:g}_seed{row['seed']}.json"
-        )
+        return self.records / row["preset"] / row["method"] / f"{self.row_name(row)}.json"
 
     def recorded_row(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The row as recorded under ``records_dir`` by an earlier run, or None."""
@@ -437,6 +475,7 @@ class _StudyRunner:
     def _fit_radial_profile(self, run_dir: Path, dataset: Path, row: dict[str, Any]):
         """The radial-profile baseline on the networks' inputs (the runs' image size and normalisation) with
         the labels a network of the same fraction and seed trains on; also on the stored images."""
+        from ..data import load_lensing_dataset
         from ..evaluation.baselines import radial_profile_baseline_on_dataset
         from ..image_processing_lens import LensImageProcessor
 
@@ -445,13 +484,21 @@ class _StudyRunner:
             return json.loads(record_path.read_text()), json.loads((run_dir / "metrics.json").read_text()), {}
         started_at, start = _now(), time.perf_counter()
         common = (self.config.get("recipe_args") or {}).get("common") or {}
-        selection = {"label_fraction": row["fraction"], "seed": row["seed"]}
+        selection = {
+            "label_fraction": row["fraction"],
+            "label_count": row.get("label_count"),
+            "seed": row["seed"],
+        }
         stored = radial_profile_baseline_on_dataset(dataset, **selection)
         size = common.get("image_size")
         inputs = stored
         if size:
+            train_split = load_lensing_dataset(str(dataset))["train"]
             processor = LensImageProcessor(
-                size=size, do_resize=True, normalization=common.get("normalization", "minmax")
+                size=size,
+                do_resize=True,
+                normalization=common.get("normalization", "minmax"),
+                num_channels=train_split.features["pixel_values"].shape[0],  # 3 for g/r/i cut-outs
             )
             inputs = radial_profile_baseline_on_dataset(dataset, image_processor=processor, **selection)
         metrics = {("auc_macro" if key == "macro_auc" else key): value for key, value in inputs.items()}
@@ -460,7 +507,8 @@ class _StudyRunner:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         command = (
             f"radial_profile_baseline_on_dataset({str(dataset)!r}, label_fraction={row['fraction']}, "
-            f"seed={row['seed']}) (16 radial bins, logistic regression) on "
+            + (f"label_count={row['label_count']}, " if row.get("label_count") else "")
+            + f"seed={row['seed']}) (16 radial bins, logistic regression) on "
             + (f"the networks' {size} px inputs and on the stored images" if size else "the stored images")
         )
         record = _record(command, self.device, started_at, start)
@@ -477,7 +525,7 @@ class _StudyRunner:
         """DINO's kNN protocol on the frozen SSL encoder: the row's labelled fraction of the training split is the
         memory bank; validation and test are scored (saved as ``eval_*`` / ``test_*``, as a fine-tuning's)."""
         from ..data import load_lensing_dataset
-        from ..data.selection import label_fraction_subset
+        from ..data.selection import label_count_subset, label_fraction_subset
         from ..evaluation.encoder import evaluate_encoder
 
         record_path = run_dir / "study_run.json"
@@ -486,6 +534,8 @@ class _StudyRunner:
         started_at, start = _now(), time.perf_counter()
         splits = dict(load_lensing_dataset(str(dataset)).with_format("numpy"))
         splits["train"] = label_fraction_subset(splits["train"], row["fraction"], row["seed"])
+        if row.get("label_count"):
+            splits["train"] = label_count_subset(splits["train"], row["label_count"], row["seed"])
         metrics = {}
         for split, prefix in (("validation", "eval"), ("test", "test")):
             report = evaluate_encoder(
@@ -498,7 +548,9 @@ class _StudyRunner:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         command = (
             f"evaluate_encoder({checkpoint!r}, {str(dataset)!r}) with the train split's label_fraction="
-            f"{row['fraction']}, seed={row['seed']} as memory bank (k=20, T=0.07)"
+            f"{row['fraction']}, "
+            + (f"label_count={row['label_count']}, " if row.get("label_count") else "")
+            + f"seed={row['seed']} as memory bank (k=20, T=0.07)"
         )
         record = _record(command, self.device, started_at, start)
         record_path.write_text(json.dumps(record, indent=2))
@@ -507,8 +559,9 @@ class _StudyRunner:
     # ---- best model ----------------------------------------------------------------------------------
     def copy_best(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Per preset: the classification method with the highest mean *validation* macro AUC at 100 %
-        labels, and its seed with the highest validation macro AUC, copied with its card (a row known only
-        from its record, whose folder is gone, is selected but not copied: rerun it to get its weights)."""
+        labels (the largest label count in a study of counts), and its seed with the highest validation macro
+        AUC, copied with its card (a row known only from its record, whose folder is gone, is selected but not
+        copied: rerun it to get its weights)."""
         chosen = {}
         for preset in self.config["presets"]:
             candidates = [
@@ -521,6 +574,10 @@ class _StudyRunner:
             ]
             if not candidates:
                 continue
+            most_labels = max(row.get("label_count") or float("inf") for row in candidates)
+            candidates = [
+                row for row in candidates if (row.get("label_count") or float("inf")) == most_labels
+            ]
             by_method: dict[str, list[dict[str, Any]]] = {}
             for row in candidates:
                 by_method.setdefault(row["method"], []).append(row)
@@ -536,8 +593,8 @@ class _StudyRunner:
                 "source": best["dir"],
                 "validation_auc_macro": best["validation"]["auc_macro"],
                 "test_metrics": best["metrics"],
-                "rule": "highest mean validation macro AUC over seeds at 100% labels, then its best seed "
-                "on validation (the test split is never used for selection)",
+                "rule": f"highest mean validation macro AUC over seeds at {label_amount(best)} labels, then its "
+                "best seed on validation (the test split is never used for selection)",
             }
             chosen[preset] = selection
             if not Path(best["dir"], "model.safetensors").exists():

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedModel
 
 from ..data import LensingCollator, with_row_index
-from ..data.selection import class_names_of, finite_target_rows, label_fraction_subset, target_statistics
+from ..data.selection import (
+    class_names_of,
+    finite_target_rows,
+    label_count_subset,
+    label_fraction_subset,
+    target_statistics,
+)
 from ..evaluation.metrics import make_compute_metrics
 from ..evaluation.report import report_classification, report_regression
 from .arguments import LensingTrainingArguments, parse_recipe_args
@@ -60,13 +66,20 @@ class FinetuneArguments:
     init_from: str | None = field(
         default=None,
         metadata={
-            "help": "Checkpoint (folder or Hub id) to fine-tune: supervised, MAE or SimCLR; its architecture "
-            "is kept (see model_config)."
+            "help": "Checkpoint (folder or Hub id) to fine-tune: supervised, MAE, SimCLR, DINO, BYOL or SimSiam; its "
+            "architecture is kept (see model_config)."
         },
     )
     linear_probe: bool = field(default=False, metadata={"help": "Freeze the backbone; train the head only."})
     label_fraction: float = field(
         default=1.0, metadata={"help": "Stratified, seeded fraction of training labels."}
+    )
+    label_count: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train on exactly this many labelled images, the same number of each class (seeded; a "
+            "multiple of the number of classes), drawn after label_fraction."
+        },
     )
     target_column: str = field(default="log10_m_a", metadata={"help": "Regression target column."})
 
@@ -96,6 +109,8 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
     train = label_fraction_subset(
         splits[data_args.train_split], recipe_args.label_fraction, training_args.seed
     )
+    if recipe_args.label_count is not None:
+        train = label_count_subset(train, recipe_args.label_count, training_args.seed)
     eval_set, test_set = splits.get(data_args.eval_split), splits.get(data_args.test_split)
     num_channels, height, _ = train.features["pixel_values"].shape
     processor = make_image_processor(data_args, num_channels, height)
@@ -185,6 +200,7 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         + (f" from `{recipe_args.init_from}`" if recipe_args.init_from else " from scratch")
         + (" as a linear probe" if recipe_args.linear_probe else "")
         + (f" with {recipe_args.label_fraction:.0%} of the labels" if recipe_args.label_fraction < 1 else "")
+        + (f" with {recipe_args.label_count} labelled images" if recipe_args.label_count is not None else "")
         + ".",
         repo_id=publish_to,
         base_model=hub_id_or_none(recipe_args.init_from),

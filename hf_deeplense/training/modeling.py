@@ -1,5 +1,5 @@
 """Building the model of a run: from scratch (a registered `model_type` + config overrides) or from a
-checkpoint (fine-tuning a supervised, MAE or SimCLR checkpoint), and freezing the backbone for a linear
+checkpoint (fine-tuning a supervised, MAE or self-supervised checkpoint), and freezing the backbone for a linear
 probe. No model code here: everything goes through the Auto classes.
 """
 
@@ -32,13 +32,8 @@ __all__ = [
 ]
 
 # Pre-training architectures without heads of their own, and the architecture whose heads load their encoder.
-# DINO, BYOL and SimSiam keep the encoder to fine-tune under `backbone.*`, as SimCLR does: its heads load it.
-DOWNSTREAM_MODEL_TYPE = {
-    "deeplense_mae": "deeplense_vit",
-    "deeplense_dino": "deeplense_simclr",
-    "deeplense_byol": "deeplense_simclr",
-    "deeplense_simsiam": "deeplense_simclr",
-}
+# SimCLR, DINO, BYOL and SimSiam have heads of their own that keep the encoder (`backbone.*`).
+DOWNSTREAM_MODEL_TYPE = {"deeplense_mae": "deeplense_vit"}
 
 # The Auto class of each fine-tuning task.
 AUTO_CLASSES = {"classification": AutoModelForImageClassification, "regression": AutoModelForLensRegression}
@@ -108,7 +103,8 @@ def build_model(
         model_type: a registered `model_type` (`deeplense_vit`, `deeplense_cnn`, ...) for a new model.
         checkpoint: a saved model (folder or Hub id) to fine-tune instead: a supervised checkpoint (its
             head is replaced when the classes differ), an MAE (its encoder loads into the ViT heads)
-            or a SimCLR model (its backbone is kept).
+            or a SimCLR, DINO, BYOL or SimSiam model (its `backbone` is kept: DINO's teacher, BYOL's online
+            network).
         config_overrides: config fields (`image_size`, `hidden_size`, dropout, ...). With `checkpoint`, only
             `FINETUNE_CONFIG_FIELDS` may differ from the checkpoint's config (for SimCLR, nested under
             `backbone_config` too); the architecture is the checkpoint's.

@@ -3,6 +3,8 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from hf_deeplense.data.selection import (
+    label_count_indices,
+    label_count_subset,
     label_fraction_indices,
     label_fraction_subset,
     stratified_sample_indices,
@@ -51,3 +53,37 @@ def test_stratified_sample_indices_exact_size():
     counts = np.bincount(labels[indices], minlength=3)
     assert counts.tolist() in ([4, 4, 1], [4, 3, 2], [3, 4, 2])  # proportional 3.6 / 3.6 / 1.8
     assert stratified_sample_indices(labels, 100, seed=0).tolist() == list(range(25))
+
+
+def test_label_count_gives_exactly_n_rows_balanced_and_nested():
+    labels = np.repeat([0, 1], [940, 60])  # 6% lenses, the lens_finding preset's share
+    chosen = {count: label_count_indices(labels, count, seed=4) for count in (20, 60, 120)}
+    for count, indices in chosen.items():
+        assert len(indices) == count and np.all(np.diff(indices) > 0)
+        np.testing.assert_array_equal(np.bincount(labels[indices]), [count // 2, count // 2])
+    assert set(chosen[20]) <= set(chosen[60]) <= set(chosen[120])  # one seed: nested label budgets
+    np.testing.assert_array_equal(chosen[60], label_count_indices(labels, 60, seed=4))
+    assert not np.array_equal(chosen[60], label_count_indices(labels, 60, seed=5))
+    three_classes = np.repeat([0, 1, 2], 10)
+    np.testing.assert_array_equal(
+        np.bincount(three_classes[label_count_indices(three_classes, 9, 0)]), [3, 3, 3]
+    )
+
+
+def test_label_count_errors_name_the_problem():
+    labels = np.repeat([0, 1], [940, 60])
+    with pytest.raises(ValueError, match="multiple of the number of classes"):
+        label_count_indices(labels, 21, seed=0)
+    with pytest.raises(ValueError, match="class"):
+        label_count_indices(labels, 122, seed=0)  # 61 lenses needed, 60 exist
+    with pytest.raises(ValueError, match="positive"):
+        label_count_indices(labels, 0, seed=0)
+
+
+def test_label_count_subset_selects_the_rows():
+    features = Features({"label": ClassLabel(names=["non_lens", "lens"]), "index": Value("int64")})
+    labels = [0] * 30 + [1] * 10
+    dataset = Dataset.from_dict({"label": labels, "index": list(range(40))}, features=features)
+    subset = label_count_subset(dataset, 12, seed=1)
+    assert subset.num_rows == 12 and sorted(subset["label"]) == [0] * 6 + [1] * 6
+    assert subset["index"] == sorted(label_count_indices(np.array(labels), 12, seed=1).tolist())

@@ -1,11 +1,17 @@
 """Shared pieces of the DINO, BYOL and SimSiam model tests: tiny configs on any backbone, a second view, and
-the check that a pre-trained `backbone` loads into the SimCLR classification and regression heads."""
+the checks that a pre-trained `backbone` loads into the method's classification and regression heads (with the
+package and as remote code)."""
+
+import os
+import subprocess
+import sys
+import textwrap
 
 import torch
 from test_simclr import tiny_backbone_config
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForImageClassification
 
-from hf_deeplense.models.simclr import DeepLenseSimCLRForImageClassification, DeepLenseSimCLRForRegression
+from hf_deeplense.models import MODEL_REGISTRY, AutoModelForLensRegression
 from hf_deeplense.training.modeling import build_model
 
 TINY_HEADS = {
@@ -54,30 +60,98 @@ class SSLTesterMixin:
         return inputs
 
 
-def assert_backbone_fine_tunes_in_simclr_heads(pretrained, checkpoint) -> None:
-    """`build_model(task, checkpoint=...)` (what `finetune --init_from` calls) gives SimCLR heads whose backbone is
-    exactly the pre-trained `backbone`; the other networks of the checkpoint are left out."""
+def assert_backbone_loads_into_heads(pretrained, checkpoint) -> None:
+    """`AutoModelForImageClassification` / `AutoModelForLensRegression.from_pretrained(checkpoint)`, and
+    `build_model(task, checkpoint=...)` (what `finetune --init_from` calls), give the method's own heads whose backbone
+    is bit for bit the pre-trained `backbone`; the other networks of the checkpoint are left out."""
     pretrained.save_pretrained(checkpoint)
-    classifier = build_model("classification", checkpoint=str(checkpoint), class_names=["a", "b", "c", "d"])
-    regressor = build_model("regression", checkpoint=str(checkpoint), target_mean=[1.0], target_std=[2.0])
-    assert (
-        type(classifier) is DeepLenseSimCLRForImageClassification and classifier.classifier.out_features == 4
+    registration = next(entry for entry in MODEL_REGISTRY if entry.config_class is type(pretrained.config))
+    classification_class, regression_class = (
+        registration.image_classification_class,
+        registration.regression_class,
     )
-    assert type(regressor) is DeepLenseSimCLRForRegression
+    loaded = [
+        AutoModelForImageClassification.from_pretrained(checkpoint, num_labels=4),
+        build_model("classification", checkpoint=str(checkpoint), class_names=["a", "b", "c", "d"]),
+        AutoModelForLensRegression.from_pretrained(checkpoint, num_targets=2),
+        build_model("regression", checkpoint=str(checkpoint), target_mean=[1.0], target_std=[2.0]),
+    ]
+    expected_classes = [classification_class, classification_class, regression_class, regression_class]
     expected = pretrained.backbone.state_dict()
-    for model in (classifier, regressor):
+    for model, expected_class in zip(loaded, expected_classes):
+        assert type(model) is expected_class, (type(model), expected_class)
         state = model.backbone.state_dict()
         assert state.keys() == expected.keys()
         for name, tensor in expected.items():
             torch.testing.assert_close(state[name], tensor, rtol=0, atol=0, msg=name)
+        head = "classifier" if expected_class is classification_class else "regressor"
+        assert {key.split(".")[0] for key in model.state_dict()} == {"backbone", head}
         assert all(
             parameter.requires_grad for parameter in model.parameters()
         )  # fine-tuning trains everything
-    pixel_values = torch.randn(3, 1, pretrained.config.image_size, pretrained.config.image_size)
+    classifier = loaded[0]
+    assert classifier.classifier.out_features == 4 and loaded[2].regressor.out_features == 2
+    pixel_values = torch.randn(
+        3, pretrained.config.num_channels, pretrained.config.image_size, pretrained.config.image_size
+    )
     classifier.eval(), pretrained.eval()
     with torch.no_grad():
         torch.testing.assert_close(
-            classifier.backbone(pixel_values).pooler_output, pretrained(pixel_values).embeddings
+            classifier.backbone(pixel_values).pooler_output,
+            pretrained(pixel_values).embeddings,
+            rtol=0,
+            atol=0,
         )
         output = classifier(pixel_values, labels=torch.tensor([0, 3, 1]))
     assert output.logits.shape == (3, 4) and output.loss.ndim == 0
+
+
+# Run in a fresh interpreter where `import hf_deeplense` fails: loads the heads from a pre-training directory with
+# trust_remote_code=True and saves each head's backbone weights.
+HEADS_REMOTE_CODE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.modules["hf_deeplense"] = None  # the package must not be importable
+    import torch
+    from transformers import AutoConfig, AutoModelForImageClassification
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    model_dir, states_path = sys.argv[1:3]
+    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=True)
+    classifier = AutoModelForImageClassification.from_pretrained(model_dir, trust_remote_code=True, num_labels=2)
+    regression_class = get_class_from_dynamic_module(config.auto_map["AutoModelForLensRegression"], model_dir)
+    regressor = regression_class.from_pretrained(model_dir)
+    states = {}
+    for model in (classifier, regressor):
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        states[type(model).__name__] = model.backbone.state_dict()
+    torch.save(states, states_path)
+    """
+)
+
+
+def assert_heads_load_as_remote_code(pretrained, tmp_path) -> None:
+    """The heads load the pre-trained `backbone` from the saved pre-training directory as remote code, where
+    hf_deeplense is not installed (the directory carries the method's and the backbone's code)."""
+    model_dir = tmp_path / "pretrained"
+    pretrained.save_pretrained(model_dir)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-c", HEADS_REMOTE_CODE_SCRIPT, str(model_dir), "states.pt"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    states = torch.load(tmp_path / "states.pt")
+    registration = next(entry for entry in MODEL_REGISTRY if entry.config_class is type(pretrained.config))
+    heads = {registration.image_classification_class.__name__, registration.regression_class.__name__}
+    assert set(states) == heads
+    expected = pretrained.backbone.state_dict()
+    for state in states.values():
+        assert state.keys() == expected.keys()
+        for name, tensor in expected.items():
+            torch.testing.assert_close(state[name], tensor, rtol=0, atol=0, msg=name)

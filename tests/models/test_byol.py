@@ -7,7 +7,8 @@ import torch
 from lightly.loss import NegativeCosineSimilarity
 from ssl_helpers import (
     SSLTesterMixin,
-    assert_backbone_fine_tunes_in_simclr_heads,
+    assert_backbone_loads_into_heads,
+    assert_heads_load_as_remote_code,
     second_view,
     tiny_ssl_config,
 )
@@ -87,10 +88,19 @@ def test_remote_code_without_package_for_a_vit_backbone(tmp_path):
     tester.test_remote_code_without_package(tmp_path)
 
 
-def test_online_backbone_fine_tunes_in_the_simclr_heads(tmp_path):
+@pytest.mark.parametrize("backbone", ["cnn", "vit", "hybrid", "equivariant"])
+def test_online_backbone_loads_into_the_heads(backbone, tmp_path):
+    assert_backbone_loads_into_heads(trained_byol(backbone), tmp_path / "byol")
+
+
+def test_heads_load_the_online_backbone_as_remote_code(tmp_path):
+    assert_heads_load_as_remote_code(trained_byol("cnn"), tmp_path)
+
+
+def trained_byol(backbone: str) -> DeepLenseBYOLModel:
     torch.manual_seed(0)
-    model = DeepLenseBYOLModel(tiny_ssl_config("deeplense_byol", "hybrid"))
+    model = DeepLenseBYOLModel(tiny_ssl_config("deeplense_byol", backbone))
     with torch.no_grad():  # a target that differs from the online network, as after training
         for parameter in model.target_backbone.parameters():
             parameter.add_(0.1)
-    assert_backbone_fine_tunes_in_simclr_heads(model, tmp_path / "byol")
+    return model

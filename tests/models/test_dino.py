@@ -8,7 +8,8 @@ import torch
 from lightly.loss import DINOLoss
 from ssl_helpers import (
     SSLTesterMixin,
-    assert_backbone_fine_tunes_in_simclr_heads,
+    assert_backbone_loads_into_heads,
+    assert_heads_load_as_remote_code,
     second_view,
     tiny_ssl_config,
 )
@@ -155,10 +156,19 @@ def test_remote_code_without_package_for_other_backbones(backbone, tmp_path):
     tester.test_remote_code_without_package(tmp_path)
 
 
-def test_teacher_backbone_fine_tunes_in_the_simclr_heads(tmp_path):
+@pytest.mark.parametrize("backbone", ["cnn", "vit", "hybrid", "equivariant"])
+def test_teacher_backbone_loads_into_the_heads(backbone, tmp_path):
+    assert_backbone_loads_into_heads(trained_dino(backbone), tmp_path / "dino")
+
+
+def test_heads_load_the_teacher_as_remote_code(tmp_path):
+    assert_heads_load_as_remote_code(trained_dino("vit"), tmp_path)
+
+
+def trained_dino(backbone: str) -> DeepLenseDINOModel:
     torch.manual_seed(0)
-    model = DeepLenseDINOModel(tiny_ssl_config("deeplense_dino", "vit"))
+    model = DeepLenseDINOModel(tiny_ssl_config("deeplense_dino", backbone))
     with torch.no_grad():  # a teacher that differs from the student, as after training
         for parameter in model.student_backbone.parameters():
             parameter.add_(0.1)
-    assert_backbone_fine_tunes_in_simclr_heads(model, tmp_path / "dino")
+    return model

@@ -230,12 +230,14 @@ class ModelTesterMixin:
         trust_remote_code=True in a fresh Python where hf_deeplense cannot be imported."""
         config = self.get_config()
         auto_classes = self.registration.auto_classes()
-        # Save the head with the most parameters first: every other head loads (a subset of) its weights.
-        saved_name = (
-            next(name for name in auto_classes if name != "AutoModel")
-            if len(auto_classes) > 1
-            else "AutoModel"
-        )
+        # Save the head with the most parameters first: every other head loads (a subset of) its weights. A
+        # pre-training model (MAE, SimCLR, DINO, ...) holds the encoder its heads fine-tune: the heads load from it.
+        if "AutoModelForPreTraining" in auto_classes:
+            saved_name = "AutoModelForPreTraining"
+        elif len(auto_classes) > 1:
+            saved_name = next(name for name in auto_classes if name != "AutoModel")
+        else:
+            saved_name = "AutoModel"
         model = self.build(auto_classes[saved_name], config).eval()
         model_dir = tmp_path / "model"
         model.save_pretrained(model_dir)

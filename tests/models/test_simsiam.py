@@ -7,7 +7,8 @@ import torch
 from lightly.loss import NegativeCosineSimilarity
 from ssl_helpers import (
     SSLTesterMixin,
-    assert_backbone_fine_tunes_in_simclr_heads,
+    assert_backbone_loads_into_heads,
+    assert_heads_load_as_remote_code,
     second_view,
     tiny_ssl_config,
 )
@@ -80,8 +81,14 @@ def test_remote_code_without_package_for_a_hybrid_backbone(tmp_path):
     tester.test_remote_code_without_package(tmp_path)
 
 
-def test_backbone_fine_tunes_in_the_simclr_heads(tmp_path):
+@pytest.mark.parametrize("backbone", ["cnn", "vit", "hybrid", "equivariant"])
+def test_backbone_loads_into_the_heads(backbone, tmp_path):
     torch.manual_seed(0)
-    assert_backbone_fine_tunes_in_simclr_heads(
-        DeepLenseSimSiamModel(tiny_ssl_config("deeplense_simsiam", "equivariant")), tmp_path / "simsiam"
-    )
+    model = DeepLenseSimSiamModel(tiny_ssl_config("deeplense_simsiam", backbone))
+    assert_backbone_loads_into_heads(model, tmp_path / "simsiam")
+
+
+def test_heads_load_the_backbone_as_remote_code(tmp_path):
+    torch.manual_seed(0)
+    model = DeepLenseSimSiamModel(tiny_ssl_config("deeplense_simsiam", "hybrid"))
+    assert_heads_load_as_remote_code(model, tmp_path)

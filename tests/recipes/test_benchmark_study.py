@@ -299,6 +299,7 @@ def assert_every_recipe_accepts_its_arguments(config, rows, preset, tmp_path):
         assert parsed[2].seed == 0
         if recipe == "finetune":
             assert parsed[0].label_fraction == args["label_fraction"]
+            assert parsed[0].label_count == args.get("label_count")
 
 
 def test_gpu_study_plan_and_every_recipe_accepts_its_arguments(tmp_path):
@@ -458,3 +459,98 @@ def test_row_records_carry_a_study_to_a_machine_whose_output_dir_is_gone(tmp_pat
 
     # --smoke never writes records (its rows are no measurements)
     assert "records_dir" not in benchmark.smoke_config(config)
+
+
+LENS_FINDING_LABELLED = [
+    "vit",
+    "resnet18",
+    "dino_knn",
+    "dino_linear_probe",
+    "dino_finetune",
+    "simclr_knn",
+    "simclr_linear_probe",
+    "simclr_finetune",
+    "mae_knn",
+    "mae_linear_probe",
+    "mae_finetune",
+]
+
+
+def test_lens_finding_study_plans_label_counts_and_every_recipe_accepts_its_arguments(tmp_path):
+    """300, 600 and 1,200 labels for every method on the 3-band lens_finding preset; the counts reach `finetune`
+    (`label_count`) with their `labels_<count>` schedule; the unlabelled pool keeps the natural lens fraction."""
+    config = load_study_config(CONFIGS / "study_lens_finding_cpu.yaml")
+    rows = plan_rows(config)
+    assert set(config["presets"]) == {"lens_finding"} and config["class_names"] == ["non_lens", "lens"]
+    assert {(row["method"], row["label_count"]) for row in rows} == {
+        (method, count) for method in ["radial_profile", *LENS_FINDING_LABELLED] for count in (300, 600, 1200)
+    }
+    assert len(rows) == 12 * 3 and all(row["fraction"] == 1.0 and row["seed"] == 0 for row in rows)
+    steps = {}
+    for row in rows:
+        if METHODS[row["method"]].recipe == "finetune":
+            _, args = row_recipe_args(config, row, "ckpt" if METHODS[row["method"]].pretrain else None)
+            assert args["label_count"] == row["label_count"] and args["image_size"] == 32
+            assert not args.get("load_best_model_at_end")  # no selection on validation labels
+            steps[row["label_count"]] = args["max_steps"]
+    assert steps == {300: 300, 600: 400, 1200: 500}
+    preset = config["presets"]["lens_finding"]
+    assert preset["overrides"] == {"lens_fraction": 0.5}
+    assert preset["unlabelled_overrides"] == {"lens_fraction": 0.06}
+    assert {target.get("label_count") for target in config["targets"]} <= {300, 600, 1200}
+    assert_every_recipe_accepts_its_arguments(config, rows, "lens_finding", tmp_path)
+
+
+def test_label_count_rows_aggregate_report_and_check_targets_apart_from_fractions():
+    rows = [
+        {**_row("vit", 1.0, 0, auc_macro=0.70, auc_lens=0.70), "label_count": 300},
+        {**_row("vit", 1.0, 1, auc_macro=0.72, auc_lens=0.72), "label_count": 300},
+        {**_row("vit", 1.0, 0, auc_macro=0.90, auc_lens=0.90), "label_count": 1200},
+        {**_row("dino_finetune", 1.0, 0, auc_macro=0.80, auc_lens=0.80), "label_count": 300},
+        {**_row("radial_profile", 1.0, 0, auc_macro=0.60, auc_lens=0.60), "label_count": 300},
+        _row("vit", 1.0, 0, auc_macro=0.95, auc_lens=0.95),
+    ]
+    table = aggregate_rows(rows)
+    vit = {group.get("label_count"): group for group in table if group["method"] == "vit"}
+    assert set(vit) == {300, 1200, None} and vit[300]["n"] == 2
+    assert vit[300]["metrics"]["auc_macro"]["mean"] == pytest.approx(0.71)
+    target = {"name": "dino", "preset": "model_ii", "method": "dino_finetune", "label_count": 300}
+    target |= {"metric": "auc_macro", "op": ">=", "reference_method": "vit"}
+    met, missed, unknown = check_targets(
+        table, [target, {**target, "reference_label_count": 1200}, {**target, "label_count": 600}]
+    )
+    assert met["status"] == "met" and met["reference"] == pytest.approx(0.71)
+    assert missed["status"] == "missed" and missed["reference"] == pytest.approx(0.90)
+    assert unknown["status"] == "not run"
+    assert "at 300 labels" in format_target_lines([met])[0]
+    markdown = results_markdown(rows, table, class_names=["non_lens", "lens"])
+    assert "| model_ii | dino_finetune | 300 | 1 | 0.800 | 0.600 | +0.200 |" in markdown
+    assert "| model_ii | vit | 100% | 1 |" in markdown and "AUC lens" in markdown
+
+
+@pytest.mark.slow  # 24 tiny training runs and 3 pre-trainings on 2 shared cores
+def test_lens_finding_study_smoke_runs_its_plan_end_to_end(tmp_path):
+    """`--smoke`: the lens-finding study's plan (3-band images, label counts 6, 12, 18 in place of 300, 600,
+    1,200) runs every row; each fine-tuning trains on exactly its count; binary AUCs, tables and plot."""
+    benchmark = load_recipe("benchmark")
+    out = tmp_path / "lens"
+    config = CONFIGS / "study_lens_finding_cpu.yaml"
+    summary = benchmark.main(["--config", str(config), "--smoke", "--output_dir", str(out)])
+    study = json.loads((out / "study.json").read_text())
+    assert study["failed"] == []
+    assert len(study["rows"]) == len(plan_rows(load_study_config(config))) == 36
+    tasks = sorted(command.split()[0] for command in summary["launched"])
+    assert tasks == ["finetune"] * 24 + ["pretrain_mae", "pretrain_simclr", "pretrain_ssl"]
+    assert {row["label_count"] for row in study["rows"]} == {6, 12, 18}
+    unlabelled = study["datasets"]["lens_finding_unlabelled"]["command"]
+    assert "'lens_fraction': 0.06" in unlabelled and "seed=1" in unlabelled
+    for row in study["rows"]:
+        assert 0.0 <= row["metrics"]["auc_macro"] <= 1.0 and "auc_lens" in row["metrics"]
+        if METHODS[row["method"]].recipe == "finetune":
+            assert yaml.safe_load(Path(row["config_file"]).read_text())["label_count"] == row["label_count"]
+            card = (Path(row["dir"]) / "README.md").read_text()
+            assert f"with {row['label_count']} labelled images" in card
+    assert (out / "auc_vs_label_fraction.png").is_file()
+    markdown = (out / "RESULTS_section.md").read_text()
+    assert "| lens_finding | dino_finetune | 18 | 1 |" in markdown and "AUC lens" in markdown
+    assert {target["status"] for target in study["targets"]} <= {"met", "missed"}

@@ -54,7 +54,7 @@ def test_dino_then_linear_probe_of_the_teacher_backbone(tiny_dataset, tmp_path, 
         *("--init_from", str(dino_dir), "--model_config", "{}", "--linear_probe", "--max_steps", "2"),
         *("--output_dir", str(probe_dir)),
     )
-    assert "DeepLenseSimCLRForImageClassification" in output
+    assert "DeepLenseDINOForImageClassification" in output  # the DINO head: teacher backbone + linear layer
     probed = load_file(probe_dir / "model.safetensors")
     backbone = [key for key in weights if key.startswith("backbone.")]
     assert backbone and all(torch.equal(weights[key], probed[key]) for key in backbone)  # the teacher, frozen

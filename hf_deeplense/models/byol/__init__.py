@@ -1,5 +1,7 @@
 from .configuration_byol import BYOL_BACKBONE_TYPES, DeepLenseBYOLConfig
 from .modeling_byol import (
+    DeepLenseBYOLForImageClassification,
+    DeepLenseBYOLForRegression,
     DeepLenseBYOLMLP,
     DeepLenseBYOLModel,
     DeepLenseBYOLOutput,
@@ -10,6 +12,8 @@ from .modeling_byol import (
 __all__ = [
     "BYOL_BACKBONE_TYPES",
     "DeepLenseBYOLConfig",
+    "DeepLenseBYOLForImageClassification",
+    "DeepLenseBYOLForRegression",
     "DeepLenseBYOLMLP",
     "DeepLenseBYOLModel",
     "DeepLenseBYOLOutput",

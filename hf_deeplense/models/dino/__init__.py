@@ -1,6 +1,8 @@
 from .configuration_dino import DINO_BACKBONE_TYPES, DeepLenseDINOConfig
 from .loss_dino import dino_loss, updated_center
 from .modeling_dino import (
+    DeepLenseDINOForImageClassification,
+    DeepLenseDINOForRegression,
     DeepLenseDINOHead,
     DeepLenseDINOModel,
     DeepLenseDINOOutput,
@@ -10,6 +12,8 @@ from .modeling_dino import (
 __all__ = [
     "DINO_BACKBONE_TYPES",
     "DeepLenseDINOConfig",
+    "DeepLenseDINOForImageClassification",
+    "DeepLenseDINOForRegression",
     "DeepLenseDINOHead",
     "DeepLenseDINOModel",
     "DeepLenseDINOOutput",

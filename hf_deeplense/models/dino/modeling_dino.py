@@ -14,10 +14,11 @@ Views: `hf_deeplense.data.MultiCropTransform` through `LensingCollator(multi_cro
 fake a lens ellipticity) and resampled to the image size (ViT and hybrid backbones take one input size); that
 class's docstring gives the reasons.
 
-The teacher backbone is `backbone` (the encoder [0] evaluates and the one kept for fine-tuning:
-`hf_deeplense.training.modeling.build_model(task, checkpoint=dino_dir)` loads `backbone.*` into the `deeplense_simclr`
-heads); the student's is `student_backbone`. Backbones are built through `AutoModel` from `config.backbone_config`, as
-in `deeplense_simclr` (remote code carries the backbone's files).
+The teacher backbone is `backbone` (the encoder [0] evaluates and the one kept for fine-tuning: the heads at the end
+of this file keep `backbone.*` only, so `AutoModelForImageClassification.from_pretrained(dino_dir, num_labels=3)` and
+`AutoModelForLensRegression.from_pretrained(dino_dir)` fine-tune the teacher); the student's is `student_backbone`.
+Backbones are built through `AutoModel` from `config.backbone_config`, as in `deeplense_simclr` (remote code carries
+the backbone's files).
 """
 
 import os
@@ -28,7 +29,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.dynamic_module_utils import custom_object_save
-from transformers.modeling_outputs import ModelOutput
+from transformers.modeling_outputs import ImageClassifierOutput, ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_dino import DeepLenseDINOConfig
@@ -272,4 +273,95 @@ class DeepLenseDINOModel(DeepLenseDINOPreTrainedModel):
         return output
 
 
-__all__ = ["DeepLenseDINOHead", "DeepLenseDINOModel", "DeepLenseDINOOutput", "DeepLenseDINOPreTrainedModel"]
+# Copied from hf_deeplense.models.simclr.modeling_simclr._DeepLenseSimCLRLinearHead with SimCLR->DINO
+class _DeepLenseDINOLinearHead(DeepLenseDINOPreTrainedModel):
+    """Backbone + dropout + one linear layer on the pooled features (a linear probe when the backbone is frozen:
+    `hf_deeplense.training.modeling.freeze_backbone`)."""
+
+    def __init__(self, config: DeepLenseDINOConfig):
+        super().__init__(config)
+        self.backbone = build_backbone(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+
+    def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.backbone(pixel_values, return_dict=True).pooler_output)  # (batch, hidden)
+
+
+# Copied from hf_deeplense.models.simclr.modeling_simclr.DeepLenseSimCLRForImageClassification with SimCLR->DINO
+class DeepLenseDINOForImageClassification(_DeepLenseDINOLinearHead):
+    """DINO backbone with a linear classifier; cross-entropy loss on `labels (batch,)`."""
+
+    # The loss is a mean over the batch: let Trainer scale it under gradient accumulation.
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: DeepLenseDINOConfig):
+        super().__init__(config)
+        self.classifier = nn.Linear(backbone_width(self.backbone), config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> ImageClassifierOutput | tuple:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
+                The images.
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                Class indices in `[0, num_labels)`; if given, `loss` is the mean cross-entropy.
+        """
+        logits = self.classifier(self.pooled_features(pixel_values))  # (batch, num_labels)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels.to(logits.device).long())
+        output = ImageClassifierOutput(loss=loss, logits=logits)
+        return output
+
+
+# Copied from hf_deeplense.models.simclr.modeling_simclr.DeepLenseSimCLRForRegression with SimCLR->DINO
+class DeepLenseDINOForRegression(_DeepLenseDINOLinearHead):
+    """DINO backbone with a linear regression head.
+
+    The head predicts standardised targets `(y - target_mean) / target_std`; `logits` are mapped back to the
+    original units and the loss is the MSE of the standardised values, so every target weighs the same.
+    """
+
+    # The loss is a mean over the batch: let Trainer scale it under gradient accumulation.
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: DeepLenseDINOConfig):
+        super().__init__(config)
+        self.regressor = nn.Linear(backbone_width(self.backbone), config.num_targets)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> ImageClassifierOutput | tuple:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
+                The images.
+            labels (`torch.FloatTensor` of shape `(batch_size, num_targets)` or `(batch_size,)`, *optional*):
+                Targets in their original units; if given, `loss` is the MSE of the standardised targets.
+        """
+        standardized = self.regressor(self.pooled_features(pixel_values))  # (batch, num_targets)
+        target_mean = standardized.new_tensor(self.config.target_mean)  # (num_targets,)
+        target_std = standardized.new_tensor(self.config.target_std)  # (num_targets,)
+        logits = standardized * target_std + target_mean  # (batch, num_targets), original units
+        loss = None
+        if labels is not None:
+            labels = labels.to(standardized.device, standardized.dtype).view(standardized.shape)
+            loss = nn.functional.mse_loss(standardized, (labels - target_mean) / target_std)
+        output = ImageClassifierOutput(loss=loss, logits=logits)
+        return output
+
+
+__all__ = [
+    "DeepLenseDINOForImageClassification",
+    "DeepLenseDINOForRegression",
+    "DeepLenseDINOHead",
+    "DeepLenseDINOModel",
+    "DeepLenseDINOOutput",
+    "DeepLenseDINOPreTrainedModel",
+]

@@ -1,5 +1,7 @@
 from .configuration_simsiam import SIMSIAM_BACKBONE_TYPES, DeepLenseSimSiamConfig
 from .modeling_simsiam import (
+    DeepLenseSimSiamForImageClassification,
+    DeepLenseSimSiamForRegression,
     DeepLenseSimSiamModel,
     DeepLenseSimSiamOutput,
     DeepLenseSimSiamPredictionHead,
@@ -9,12 +11,14 @@ from .modeling_simsiam import (
 )
 
 __all__ = [
-    "SIMSIAM_BACKBONE_TYPES",
     "DeepLenseSimSiamConfig",
+    "DeepLenseSimSiamForImageClassification",
+    "DeepLenseSimSiamForRegression",
     "DeepLenseSimSiamModel",
     "DeepLenseSimSiamOutput",
-    "DeepLenseSimSiamPredictionHead",
     "DeepLenseSimSiamPreTrainedModel",
+    "DeepLenseSimSiamPredictionHead",
     "DeepLenseSimSiamProjectionHead",
+    "SIMSIAM_BACKBONE_TYPES",
     "simsiam_loss",
 ]

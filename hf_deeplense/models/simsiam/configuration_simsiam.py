@@ -29,10 +29,22 @@ class DeepLenseSimSiamConfig(PreTrainedConfig):
             Bottleneck width of the 2-layer predictor.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of the heads.
+        classifier_dropout_prob (`float`, *optional*, defaults to 0.0):
+            Dropout before the classification / regression head.
+        num_targets (`int`, *optional*, defaults to 1):
+            Number of regression targets of [`DeepLenseSimSiamForRegression`].
+        target_mean (`float` or `list[float]`, *optional*):
+            Mean of each regression target (defaults to 0); the regression loss is the MSE of the standardised
+            targets `(labels - target_mean) / target_std`.
+        target_std (`float` or `list[float]`, *optional*):
+            Standard deviation of each regression target (defaults to 1); must be positive.
+        num_labels (`int`, *optional*, defaults to 3):
+            Number of classes of [`DeepLenseSimSiamForImageClassification`].
 
-    `num_channels` and `image_size` are read from the backbone config. Fine-tuning loads the backbone
-    (`backbone.*`) into the classification and regression heads of `deeplense_simclr`
-    (`hf_deeplense.training.modeling.build_model(task, checkpoint=simsiam_dir, ...)`).
+    `num_channels` and `image_size` are read from the backbone config. The heads
+    [`DeepLenseSimSiamForImageClassification`] and [`DeepLenseSimSiamForRegression`] keep the backbone (`backbone.*`), so
+    `AutoModelForImageClassification.from_pretrained(simsiam_dir, num_labels=3)` and
+    `AutoModelForLensRegression.from_pretrained(simsiam_dir)` fine-tune the pre-trained encoder.
     """
 
     model_type = "deeplense_simsiam"
@@ -50,13 +62,27 @@ class DeepLenseSimSiamConfig(PreTrainedConfig):
     projection_dim: int = 2048
     prediction_hidden_size: int = 512
     initializer_range: float = 0.02
+    classifier_dropout_prob: float = 0.0
+    num_targets: int = 1
+    target_mean: float | list[float] | None = None
+    target_std: float | list[float] | None = None
 
     def __post_init__(self, **kwargs):
+        kwargs.setdefault("num_labels", 3)
         self.backbone_config = self._resolve_backbone_config(
             self.backbone_config, kwargs.get("name_or_path", "")
         )
         for name in ("projection_dim", "prediction_hidden_size"):
             _check_positive_int(name, getattr(self, name))
+        _check_positive_int("num_targets", self.num_targets)
+        if not 0.0 <= self.classifier_dropout_prob < 1.0:
+            raise ValueError(
+                f"classifier_dropout_prob must lie in [0, 1), got {self.classifier_dropout_prob}"
+            )
+        self.target_mean = _per_target("target_mean", self.target_mean, self.num_targets, default=0.0)
+        self.target_std = _per_target("target_std", self.target_std, self.num_targets, default=1.0)
+        if any(std <= 0 for std in self.target_std):
+            raise ValueError(f"target_std must be positive, got {self.target_std}")
         super().__post_init__(**kwargs)
 
     # Copied from hf_deeplense.models.simclr.configuration_simclr.DeepLenseSimCLRConfig.from_pretrained with SimCLR->SimSiam
@@ -116,6 +142,23 @@ class DeepLenseSimSiamConfig(PreTrainedConfig):
 def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+# Copied from hf_deeplense.models.vit.configuration_vit._per_target
+def _per_target(name: str, value, num_targets: int, default: float) -> list[float]:
+    """`None` -> `[default] * num_targets`, a number -> one value per target, a list must have `num_targets` values."""
+    if value is None:
+        value = default
+    # A one-value list is one value for every target: `from_pretrained(path, num_targets=2)` sets
+    # `num_targets` after validation, so a saved config may hold `num_targets=2, target_mean=[0.0]`.
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (int, float)):
+        return [float(value)] * num_targets
+    value = [float(item) for item in value]
+    if len(value) != num_targets:
+        raise ValueError(f"{name} must have num_targets ({num_targets}) values, got {len(value)}")
+    return value
 
 
 __all__ = ["DeepLenseSimSiamConfig"]
