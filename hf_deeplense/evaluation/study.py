@@ -344,11 +344,21 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
         return None
     figure, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 4), squeeze=False)
     counted = {group["preset"] for group in table if group.get("label_count")}
+    colours = plt.get_cmap("tab20").colors  # one colour a method: the default cycle repeats after 10
     for axis, (preset, methods) in zip(axes[0], sorted(series.items())):
-        for method, points in sorted(methods.items()):
+        for index, (method, points) in enumerate(sorted(methods.items())):
             fractions, means, stds = (np.array(column) for column in zip(*points))
             style = "--" if method == "radial_profile" else "-"  # the shortcut every network must beat
-            axis.errorbar(fractions, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=method)
+            axis.errorbar(
+                fractions,
+                means,
+                yerr=stds,
+                marker="o",
+                capsize=3,
+                linestyle=style,
+                color=colours[index % len(colours)],
+                label=method,
+            )
         axis.set_xscale("log")
         axis.set_xlabel("labelled training images" if preset in counted else "label fraction")
         if preset in counted:  # the counts themselves as ticks (300, 600, 1200), not powers of ten
