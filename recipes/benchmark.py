@@ -98,10 +98,11 @@ def smoke_config(config: dict[str, Any]) -> dict[str, Any]:
             if key in target:
                 target[key] = smoke_counts.get(target[key], target[key])
     sections["common"] = {**(sections.get("common") or {}), **SMOKE_RUN}
-    for name, section in sections.items():
-        if name != "common" and section:
-            section.update({key: SMOKE_RUN[key] for key in section if key in SMOKE_RUN})
-            section.pop("num_train_epochs", None)
+    for group in [sections, *(spec.get("recipe_args") or {} for spec in config["presets"].values())]:
+        for section in group.values():  # the study's sections and the presets' own
+            if section and section is not sections["common"]:
+                section.update({key: SMOKE_RUN[key] for key in section if key in SMOKE_RUN})
+                section.pop("num_train_epochs", None)
     return config
 
 

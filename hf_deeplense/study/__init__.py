@@ -12,6 +12,7 @@ from .runner import (
     load_study_config,
     plan_rows,
     pretrain_recipe_args,
+    recipe_sections,
     row_recipe_args,
     run_study,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "load_study_config",
     "plan_rows",
     "pretrain_recipe_args",
+    "recipe_sections",
     "row_recipe_args",
     "run_study",
 ]

@@ -71,6 +71,7 @@ __all__ = [
     "load_study_config",
     "plan_rows",
     "pretrain_recipe_args",
+    "recipe_sections",
     "row_recipe_args",
     "run_study",
 ]
@@ -144,6 +145,14 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
         c for c in [*(config.get("label_counts") or []), *counts] if not (isinstance(c, int) and c > 0)
     ]:
         raise ValueError(f"{path}: label counts must be positive integers, got {bad}")
+    for name, spec in config["presets"].items():
+        own = (spec or {}).get("recipe_args")
+        if own is not None and not (
+            isinstance(own, dict) and all(isinstance(v, dict) or v is None for v in own.values())
+        ):
+            raise ValueError(
+                f"{path}: presets.{name}.recipe_args must map section names to mappings, got {own!r}"
+            )
     preset_methods = [name for spec in config["presets"].values() for name in (spec or {}).get("methods", [])]
     unknown = [name for name in [*config["methods"], *preset_methods] if name not in METHODS]
     if unknown:
@@ -226,20 +235,37 @@ def _record(command: str, device: str, started_at: str, start: float, **extra: A
     }
 
 
-def _merged_args(config: dict[str, Any], *sections: str, **fixed: Any) -> dict[str, Any]:
+def recipe_sections(config: dict[str, Any], preset: str | None = None) -> dict[str, dict[str, Any]]:
+    """The study's ``recipe_args`` sections, each updated by the same section of the preset's own ``recipe_args``
+    (e.g. ``{common: {image_size: 64}}``: one preset's runs at another image size)."""
+    sections = {name: dict(values or {}) for name, values in (config.get("recipe_args") or {}).items()}
+    own = ((config.get("presets") or {}).get(preset) or {}).get("recipe_args") or {} if preset else {}
+    for name, values in own.items():
+        sections[name] = {**sections.get(name, {}), **(values or {})}
+    return sections
+
+
+def _merged_args(
+    config: dict[str, Any], *sections: str, preset: str | None = None, **fixed: Any
+) -> dict[str, Any]:
+    recipe_args = recipe_sections(config, preset)
     merged: dict[str, Any] = {}
     for section in ("common", *sections):
-        merged.update((config.get("recipe_args") or {}).get(section) or {})
+        merged.update(recipe_args.get(section) or {})
     merged.update({key: value for key, value in fixed.items() if value is not None})
     return merged
 
 
-def pretrain_recipe_args(config: dict[str, Any], kind: str, seed: int) -> tuple[str, dict[str, Any]]:
-    """The recipe (``pretrain_mae`` / ``pretrain_simclr``) and its arguments for one SSL pre-training."""
+def pretrain_recipe_args(
+    config: dict[str, Any], kind: str, seed: int, preset: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The recipe (``pretrain_mae`` / ``pretrain_simclr``) and its arguments for one SSL pre-training (of
+    ``preset``'s pool: its own ``recipe_args`` apply)."""
     model = config["models"][kind]
     return PRETRAIN_RECIPES[kind], _merged_args(
         config,
         f"pretrain_{kind}",
+        preset=preset,
         model_type=model.get("model_type"),
         model_config=model.get("model_config"),
         seed=seed,
@@ -253,7 +279,8 @@ def row_recipe_args(
 
     Sections of ``recipe_args`` merge in order: ``common``, the recipe's (``finetune`` / ``anomaly``), then
     ``linear_probe``, ``regression``, ``method_<name>`` (e.g. a shorter schedule for a slower network) and
-    ``fraction_<f>`` or ``labels_<count>`` where they apply.
+    ``fraction_<f>`` or ``labels_<count>`` where they apply; a preset's own ``recipe_args`` update the study's
+    section by section (:func:`recipe_sections`).
     """
     spec = METHODS[row["method"]]
     if spec.recipe == "anomaly":
@@ -262,6 +289,7 @@ def row_recipe_args(
             config,
             "anomaly",
             f"method_{row['method']}",
+            preset=row["preset"],
             model_type=model.get("model_type"),
             model_config=model.get("model_config"),
             seed=row["seed"],
@@ -275,6 +303,7 @@ def row_recipe_args(
     return "finetune", _merged_args(
         config,
         *sections,
+        preset=row["preset"],
         task=spec.task,
         model_type=model.get("model_type"),
         model_config=model.get("model_config"),
@@ -386,7 +415,7 @@ class _StudyRunner:
 
     def pretrain(self, kind: str, preset: str, seed: int, dataset: Path) -> Path:
         run_dir = self.out / "pretrain" / preset / f"{kind}_seed{seed}"
-        recipe, args = pretrain_recipe_args(self.config, kind, seed)
+        recipe, args = pretrain_recipe_args(self.config, kind, seed, preset)
         fresh = not (run_dir / "metrics.json").exists()
         record = self._run(recipe, run_dir, args, dataset)
         record = {"preset": preset, "kind": kind, "seed": seed, "dir": str(run_dir), **record}
@@ -483,7 +512,7 @@ class _StudyRunner:
         if (run_dir / "metrics.json").exists() and record_path.exists():
             return json.loads(record_path.read_text()), json.loads((run_dir / "metrics.json").read_text()), {}
         started_at, start = _now(), time.perf_counter()
-        common = (self.config.get("recipe_args") or {}).get("common") or {}
+        common = recipe_sections(self.config, row["preset"]).get("common") or {}
         selection = {
             "label_fraction": row["fraction"],
             "label_count": row.get("label_count"),
@@ -638,16 +667,12 @@ def run_study(
     runner.out.mkdir(parents=True, exist_ok=True)
     planned = plan_rows(config)
     rows, failed = [], []
-    if finished_only:
-        planned = [
-            row
-            for row in planned
-            if (runner.row_dir(row) / "metrics.json").exists() or runner.recorded_row(row) is not None
-        ]
     for row in tqdm(planned, desc="study", disable=not progress):
         if (recorded := runner.recorded_row(row)) is not None:
             rows.append(recorded)
             continue
+        if finished_only and not (runner.row_dir(row) / "metrics.json").exists():
+            continue  # not finished: nothing to report, nothing launched
         try:
             rows.append(result := runner.run_row(row, runner.build_dataset(row["preset"])[0]))
             runner.write_record(result)

@@ -367,11 +367,25 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     rows = plan_rows(config)
     main = {"deeplense_model_ii", "deeplense_model_ii_controlled", "model_ii"}
     ablations = {"model_ii_noiseless", "model_ii_fixed_lens", "model_ii_uncompensated"}
-    assert set(config["presets"]) == main | ablations | {"deeplense_model_ii_ssl"}
+    assert set(config["presets"]) == main | ablations | {
+        "deeplense_model_ii_ssl",
+        "deeplense_model_ii_controlled_64px",
+        "deeplense_model_ii_controlled_raw",
+    }
     # per main preset: 7 classification methods and the radial-profile baseline x (3 seeds at 1% and 10% + 1 at
     # 100%), regression, anomaly; per ablation: ResNet-18 and the baseline at 100%; the SSL preset: the baseline,
     # the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with one seed, two regressions
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2 + (17 * 2 + 2)
+    # the controlled variant at 64 px and unnormalised: the baseline, the hybrid and ResNet-18 at 100% each
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2 + (17 * 2 + 2) + 2 * 3
+    for row in [r for r in rows if r["preset"] == "deeplense_model_ii_controlled_64px"]:
+        if row["method"] != "radial_profile":
+            assert row_recipe_args(config, row)[1]["image_size"] == 64
+            raw = row_recipe_args(config, {**row, "preset": "deeplense_model_ii_controlled_raw"})[1]
+            assert (raw["image_size"], raw["normalization"]) == (32, "none")
+            assert (
+                row_recipe_args(config, {**row, "preset": "deeplense_model_ii_controlled"})[1]["image_size"]
+                == 32
+            )
     assert {(r["method"], r["fraction"]) for r in rows if r["preset"] in ablations} == {
         ("resnet18", 1.0),
         ("radial_profile", 1.0),
@@ -399,6 +413,40 @@ def test_config_errors_name_the_file(tmp_path):
         load_study_config(path)
     path.write_text(yaml.safe_dump({**base, "fractions": [0.0, 1.0]}))
     with pytest.raises(ValueError, match="label fractions"):
+        load_study_config(path)
+
+
+def test_a_presets_own_recipe_args_update_the_studys_section_by_section(tmp_path):
+    config = {
+        "models": {"mae": {"model_type": "deeplense_mae"}, "vit": {"model_type": "deeplense_vit"}},
+        "presets": {
+            "small": None,
+            "large": {"recipe_args": {"common": {"image_size": 64}, "method_vit": {"max_steps": 7}}},
+        },
+        "recipe_args": {
+            "common": {"image_size": 32, "max_steps": 10},
+            "method_vit": {"max_steps": 20, "eval_steps": 5},
+            "pretrain_mae": {"max_steps": 30},
+        },
+    }
+    row = {"preset": "small", "method": "vit", "fraction": 1.0, "seed": 0}
+    _, args = row_recipe_args(config, row)
+    assert (args["image_size"], args["max_steps"], args["eval_steps"]) == (32, 20, 5)
+    _, args = row_recipe_args(config, {**row, "preset": "large"})
+    assert (args["image_size"], args["max_steps"], args["eval_steps"]) == (64, 7, 5)
+    assert pretrain_recipe_args(config, "mae", 0, "large")[1]["image_size"] == 64
+    assert pretrain_recipe_args(config, "mae", 0, "small")[1]["image_size"] == 32
+    assert config["recipe_args"]["common"]["image_size"] == 32  # the study's sections are not edited
+    # --smoke shrinks a preset's own sections as it does the study's
+    smoke = load_recipe("benchmark").smoke_config({**config, "output_dir": str(tmp_path)})
+    assert smoke["presets"]["large"]["recipe_args"]["method_vit"]["max_steps"] == 2
+    assert row_recipe_args(smoke, {**row, "preset": "large"})[1]["max_steps"] == 2
+    path = tmp_path / "study.yaml"
+    base = yaml.safe_load((CONFIGS / "study_tiny.yaml").read_text())
+    preset = next(iter(base["presets"]))
+    base["presets"][preset] = {**(base["presets"][preset] or {}), "recipe_args": {"common": 64}}
+    path.write_text(yaml.safe_dump(base))
+    with pytest.raises(ValueError, match=f"presets.{preset}.recipe_args"):
         load_study_config(path)
 
 
