@@ -371,12 +371,14 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
         "deeplense_model_ii_ssl",
         "deeplense_model_ii_controlled_64px",
         "deeplense_model_ii_controlled_raw",
+        "deeplense_model_ii_controlled_long",
     }
     # per main preset: 7 classification methods and the radial-profile baseline x (3 seeds at 1% and 10% + 1 at
     # 100%), regression, anomaly; per ablation: ResNet-18 and the baseline at 100%; the SSL preset: the baseline,
     # the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with one seed, two regressions
     # the controlled variant at 64 px and unnormalised: the baseline, the hybrid and ResNet-18 at 100% each
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2 + (17 * 2 + 2) + 2 * 3
+    # and the hybrid with a 4x longer schedule beside its baseline
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2 + (17 * 2 + 2) + 2 * 3 + 2
     for row in [r for r in rows if r["preset"] == "deeplense_model_ii_controlled_64px"]:
         if row["method"] != "radial_profile":
             assert row_recipe_args(config, row)[1]["image_size"] == 64
@@ -386,6 +388,11 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
                 row_recipe_args(config, {**row, "preset": "deeplense_model_ii_controlled"})[1]["image_size"]
                 == 32
             )
+    long = {"preset": "deeplense_model_ii_controlled_long", "method": "hybrid", "fraction": 1.0, "seed": 0}
+    steps = [
+        row_recipe_args(config, {**long, "preset": p})[1]["max_steps"] for p in (long["preset"], "model_ii")
+    ]
+    assert steps[0] == 4 * steps[1]
     assert {(r["method"], r["fraction"]) for r in rows if r["preset"] in ablations} == {
         ("resnet18", 1.0),
         ("radial_profile", 1.0),
