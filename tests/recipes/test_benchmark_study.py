@@ -372,30 +372,33 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
         "deeplense_model_ii_controlled_64px",
         "deeplense_model_ii_controlled_raw",
         "deeplense_model_ii_controlled_long",
+        "model_ii_long",
     }
     # per main preset: 7 classification methods and the radial-profile baseline x (3 seeds at 1% and 10% + 1 at
-    # 100%), regression, anomaly; per ablation: ResNet-18 and the baseline at 100%; the SSL preset: the baseline,
-    # the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with one seed, two regressions
-    # the controlled variant at 64 px and unnormalised: the baseline, the hybrid and ResNet-18 at 100% each
-    # and the hybrid with a 4x longer schedule beside its baseline
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 2 + (17 * 2 + 2) + 2 * 3 + 2
-    for row in [r for r in rows if r["preset"] == "deeplense_model_ii_controlled_64px"]:
-        if row["method"] != "radial_profile":
-            assert row_recipe_args(config, row)[1]["image_size"] == 64
-            raw = row_recipe_args(config, {**row, "preset": "deeplense_model_ii_controlled_raw"})[1]
-            assert (raw["image_size"], raw["normalization"]) == (32, "none")
-            assert (
-                row_recipe_args(config, {**row, "preset": "deeplense_model_ii_controlled"})[1]["image_size"]
-                == 32
-            )
-    long = {"preset": "deeplense_model_ii_controlled_long", "method": "hybrid", "fraction": 1.0, "seed": 0}
-    steps = [
-        row_recipe_args(config, {**long, "preset": p})[1]["max_steps"] for p in (long["preset"], "model_ii")
-    ]
-    assert steps[0] == 4 * steps[1]
+    # 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the long-schedule hybrid at 100%; the SSL
+    # preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with
+    # one seed, two regressions; the controlled variant at 64 px (baseline, hybrid, ResNet-18), unnormalised and
+    # with the long schedule (baseline, hybrid each); model_ii with the long schedule (baseline, hybrid)
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 2 + 2 + 2
+    by_preset = {row["preset"]: row for row in rows if row["method"] == "hybrid" and row["fraction"] == 1.0}
+    hybrid = {name: row_recipe_args(config, row)[1] for name, row in by_preset.items()}
+    assert hybrid["deeplense_model_ii_controlled_64px"]["image_size"] == 64
+    assert hybrid["deeplense_model_ii_controlled_raw"]["normalization"] == "none"
+    assert hybrid["deeplense_model_ii_controlled"]["image_size"] == 32
+    assert "normalization" not in hybrid["deeplense_model_ii_controlled"]  # the recipes' default: minmax
+    long = {
+        "deeplense_model_ii_controlled_long",
+        "deeplense_model_ii_controlled_raw",
+        "model_ii_long",
+        *ablations,
+    }
+    for name, args in hybrid.items():  # the long schedule: 4x the hybrid's steps, evaluated as often per step
+        steps = hybrid["model_ii"]["max_steps"] * (4 if name in long else 1)
+        assert (args["max_steps"], args["eval_steps"]) == (steps, steps // 10 if name in long else 300)
     assert {(r["method"], r["fraction"]) for r in rows if r["preset"] in ablations} == {
         ("resnet18", 1.0),
         ("radial_profile", 1.0),
+        ("hybrid", 1.0),
     }
     vit_seeds = {
         (r["fraction"], r["seed"]) for r in rows if r["method"] == "vit" and r["preset"] == "model_ii"
