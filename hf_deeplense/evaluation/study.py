@@ -143,8 +143,8 @@ def check_targets(table: list[dict[str, Any]], targets: Sequence[dict[str, Any]]
     """Check each target against the aggregated table (means over seeds).
 
     A target is ``{name, preset, method, metric, op, fraction=1.0}`` plus either ``value`` (a number) or
-    ``reference_method`` (compared with that method's mean at the same preset and metric, at
-    ``reference_fraction`` (default: the target's own fraction); ``margin`` is added to the reference).
+    ``reference_method`` (compared with that method's mean at the same metric, at ``reference_preset`` and
+    ``reference_fraction`` (default: the target's own preset and fraction); ``margin`` is added to the reference).
     ``label_count`` / ``reference_label_count`` (default: the target's own) name rows of a label count instead.
     ``op`` is one of ``>``, ``>=``, ``<``, ``<=``.
 
@@ -173,7 +173,7 @@ def check_targets(table: list[dict[str, Any]], targets: Sequence[dict[str, Any]]
             reference_fraction = float(target.get("reference_fraction", fraction))
             found = _lookup(
                 table,
-                target["preset"],
+                target.get("reference_preset", target["preset"]),
                 target["reference_method"],
                 reference_fraction,
                 target["metric"],
@@ -196,7 +196,9 @@ def format_target_lines(results: Sequence[dict[str, Any]]) -> list[str]:
     for result in results:
         where = f"{result['preset']}, {result['method']}, {result['metric']} at {label_amount(result)} labels"
         against = (
-            f"{result['reference_method']}" + (f" + {result['margin']:g}" if result.get("margin") else "")
+            (f"{result['reference_preset']} " if result.get("reference_preset") else "")
+            + f"{result['reference_method']}"
+            + (f" + {result['margin']:g}" if result.get("margin") else "")
             if "reference_method" in result
             else "target"
         )

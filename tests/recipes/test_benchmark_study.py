@@ -485,6 +485,33 @@ def test_check_targets_against_another_label_fraction():
     assert same_fraction["status"] == "met" and same_fraction["reference"] == pytest.approx(0.60)
 
 
+def test_check_targets_against_another_preset():
+    """A target across presets: a run of one preset (e.g. a longer schedule) against a row of another."""
+    table = aggregate_rows(
+        [
+            _row("resnet18", 1.0, 0, auc_macro=0.62),
+            {**_row("hybrid", 1.0, 0, auc_macro=0.74), "preset": "model_ii_long"},
+            {**_row("resnet18", 1.0, 0, auc_macro=0.80), "preset": "model_ii_long"},
+        ]
+    )
+    target = {
+        "name": "long hybrid vs resnet",
+        "preset": "model_ii_long",
+        "method": "hybrid",
+        "metric": "auc_macro",
+        "op": ">=",
+        "reference_method": "resnet18",
+        "reference_preset": "model_ii",
+    }
+    (result,) = check_targets(table, [target])
+    assert result["status"] == "met" and result["reference"] == pytest.approx(0.62)
+    assert "model_ii resnet18" in format_target_lines([result])[0]
+    (own_preset,) = check_targets(table, [{k: v for k, v in target.items() if k != "reference_preset"}])
+    assert own_preset["status"] == "missed" and own_preset["reference"] == pytest.approx(0.80)
+    (absent,) = check_targets(table, [{**target, "reference_preset": "nowhere"}])
+    assert absent["status"] == "not run"
+
+
 def test_row_records_carry_a_study_to_a_machine_whose_output_dir_is_gone(tmp_path):
     config = yaml.safe_load((CONFIGS / "study_tiny.yaml").read_text())
     config.update(methods=["radial_profile", "vit"], fractions=[1.0], targets=[])
