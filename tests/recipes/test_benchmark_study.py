@@ -378,8 +378,8 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     # 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the long-schedule hybrid at 100%; the SSL
     # preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with
     # one seed, two regressions; the controlled variant at 64 px (baseline, hybrid, ResNet-18), unnormalised and
-    # with the long schedule (baseline, hybrid each); model_ii with the long schedule (baseline, hybrid)
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 2 + 2 + 2
+    # with the long schedule (baseline, hybrid each; three seeds of the latter); model_ii with the long schedule
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 2 + 2 * 3 + 2
     by_preset = {row["preset"]: row for row in rows if row["method"] == "hybrid" and row["fraction"] == 1.0}
     hybrid = {name: row_recipe_args(config, row)[1] for name, row in by_preset.items()}
     assert hybrid["deeplense_model_ii_controlled_64px"]["image_size"] == 64
