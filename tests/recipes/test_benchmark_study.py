@@ -373,23 +373,26 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
         "deeplense_model_ii_controlled_raw",
         "deeplense_model_ii_controlled_long",
         "model_ii_long",
+        "model_ii_raw",
     }
     # per main preset: 7 classification methods and the radial-profile baseline x (3 seeds at 1% and 10% + 1 at
     # 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the long-schedule hybrid at 100%; the SSL
     # preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with
-    # one seed, two regressions; the controlled variant at 64 px (baseline, hybrid, ResNet-18), unnormalised and
-    # with the long schedule (baseline, hybrid each; three seeds of the latter); model_ii with the long schedule
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 2 + 2 * 3 + 2
+    # one seed, two regressions; the controlled variant at 64 px and unnormalised (baseline, hybrid, ResNet-18) and
+    # with the long schedule (baseline, hybrid; three seeds); model_ii with the long schedule, also unnormalised
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 3 + 2 * 3 + 2 + 2
     by_preset = {row["preset"]: row for row in rows if row["method"] == "hybrid" and row["fraction"] == 1.0}
     hybrid = {name: row_recipe_args(config, row)[1] for name, row in by_preset.items()}
     assert hybrid["deeplense_model_ii_controlled_64px"]["image_size"] == 64
     assert hybrid["deeplense_model_ii_controlled_raw"]["normalization"] == "none"
+    assert hybrid["model_ii_raw"]["normalization"] == "none"
     assert hybrid["deeplense_model_ii_controlled"]["image_size"] == 32
     assert "normalization" not in hybrid["deeplense_model_ii_controlled"]  # the recipes' default: minmax
     long = {
         "deeplense_model_ii_controlled_long",
         "deeplense_model_ii_controlled_raw",
         "model_ii_long",
+        "model_ii_raw",
         *ablations,
     }
     for name, args in hybrid.items():  # the long schedule: 4x the hybrid's steps, evaluated as often per step
