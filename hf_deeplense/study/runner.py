@@ -239,8 +239,8 @@ def recipe_sections(config: dict[str, Any], preset: str | None = None) -> dict[s
     """The study's ``recipe_args`` sections, each updated by the same section of the preset's own ``recipe_args``
     (e.g. ``{common: {image_size: 64}}``: one preset's runs at another image size)."""
     sections = {name: dict(values or {}) for name, values in (config.get("recipe_args") or {}).items()}
-    own = ((config.get("presets") or {}).get(preset) or {}).get("recipe_args") or {} if preset else {}
-    for name, values in own.items():
+    own = ((config.get("presets") or {}).get(preset) or {}).get("recipe_args") if preset else None
+    for name, values in (own or {}).items():
         sections[name] = {**sections.get(name, {}), **(values or {})}
     return sections
 
