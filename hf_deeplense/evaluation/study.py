@@ -325,8 +325,9 @@ def results_markdown(
 
 def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path | None:
     """Macro AUC (mean ± std over seeds) against label fraction, or against the number of labelled images in a
-    preset whose rows have a ``label_count``, one line per method, one panel per preset. Returns the PNG path,
-    or None when no classification result has two or more fractions (counts)."""
+    preset whose rows have a ``label_count``, one line per method, one panel per preset, three panels a row.
+    A preset whose methods each have one label amount (an ablation at 100 %) gets no panel: its table rows say
+    it. Returns the PNG path, or None when no classification result has two or more fractions (counts)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -341,13 +342,18 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
     series = {
         preset: {method: sorted(points) for method, points in methods.items()}
         for preset, methods in series.items()
+        if any(len(points) > 1 for points in methods.values())
     }
-    if not any(len(points) > 1 for methods in series.values() for points in methods.values()):
+    if not series:
         return None
-    figure, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 4), squeeze=False)
+    columns = min(3, len(series))
+    rows = -(-len(series) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    for axis in axes.flat[len(series) :]:
+        axis.set_visible(False)
     counted = {group["preset"] for group in table if group.get("label_count")}
     colours = plt.get_cmap("tab20").colors  # one colour a method: the default cycle repeats after 10
-    for axis, (preset, methods) in zip(axes[0], sorted(series.items())):
+    for axis, (preset, methods) in zip(axes.flat, sorted(series.items())):
         for index, (method, points) in enumerate(sorted(methods.items())):
             fractions, means, stds = (np.array(column) for column in zip(*points))
             style = "--" if method == "radial_profile" else "-"  # the shortcut every network must beat

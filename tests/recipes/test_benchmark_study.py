@@ -488,6 +488,29 @@ def test_check_targets_against_another_label_fraction():
     assert same_fraction["status"] == "met" and same_fraction["reference"] == pytest.approx(0.60)
 
 
+def test_the_plot_has_a_panel_per_preset_with_several_label_fractions_three_a_row(tmp_path):
+    from PIL import Image
+
+    from hf_deeplense.evaluation.study import plot_auc_vs_fraction
+
+    def preset(name, fractions):
+        return [
+            {**_row(method, f, 0, auc_macro=0.6 + f / 10), "preset": name}
+            for f in fractions
+            for method in ("vit", "radial_profile")
+        ]
+
+    curves = [row for index in range(4) for row in preset(f"curve{index}", (0.01, 0.1, 1.0))]
+    single = [row for index in range(3) for row in preset(f"ablation{index}", (1.0,))]
+    sizes = []
+    for rows in (curves, curves + single, curves[:12]):
+        path = plot_auc_vs_fraction(aggregate_rows(rows), tmp_path / f"plot{len(sizes)}.png")
+        sizes.append(Image.open(path).size)
+    # 4 curves: 2 rows of 3 panels (5 x 4 in each, 120 dpi); the 100 %-only presets add none; 2 curves: 1 row of 2
+    assert sizes == [(1800, 960), (1800, 960), (1200, 480)]
+    assert plot_auc_vs_fraction(aggregate_rows(single), tmp_path / "none.png") is None
+
+
 def test_check_targets_against_another_preset():
     """A target across presets: a run of one preset (e.g. a longer schedule) against a row of another."""
     table = aggregate_rows(
