@@ -16,6 +16,7 @@ __all__ = [
     "label_count_subset",
     "label_fraction_indices",
     "label_fraction_subset",
+    "labelled_subset",
     "stratified_head",
     "stratified_sample_indices",
     "target_statistics",
@@ -114,10 +115,14 @@ def label_fraction_subset(
     """`dataset.select(...)` of a stratified, seeded `fraction` of its rows (all rows for 1.0)."""
     if fraction == 1.0:
         return dataset
+    return dataset.select(label_fraction_indices(_label_values(dataset, label_column), fraction, seed))
+
+
+def _label_values(dataset: Dataset, label_column: str) -> np.ndarray:
+    """The label column as one numpy array (a clear error when the dataset has none)."""
     if label_column not in dataset.column_names:
         raise ValueError(f"label column {label_column!r} not in the dataset's columns {dataset.column_names}")
-    labels = dataset.select_columns([label_column]).with_format("numpy")[:][label_column]
-    return dataset.select(label_fraction_indices(labels, fraction, seed))
+    return dataset.select_columns([label_column]).with_format("numpy")[:][label_column]
 
 
 def label_count_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -153,7 +158,13 @@ def label_count_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray
 
 def label_count_subset(dataset: Dataset, count: int, seed: int, label_column: str = "label") -> Dataset:
     """`dataset.select(...)` of `count` rows balanced over the classes (`label_count_indices`)."""
-    if label_column not in dataset.column_names:
-        raise ValueError(f"label column {label_column!r} not in the dataset's columns {dataset.column_names}")
-    labels = dataset.select_columns([label_column]).with_format("numpy")[:][label_column]
-    return dataset.select(label_count_indices(labels, count, seed))
+    return dataset.select(label_count_indices(_label_values(dataset, label_column), count, seed))
+
+
+def labelled_subset(
+    dataset: Dataset, fraction: float, seed: int, count: int | None = None, label_column: str = "label"
+) -> Dataset:
+    """The labelled rows a run trains on: the stratified `fraction` (`label_fraction_subset`), then, with a
+    `count`, that many of them balanced over the classes (`label_count_subset`); both seeded by `seed`."""
+    subset = label_fraction_subset(dataset, fraction, seed, label_column)
+    return subset if count is None else label_count_subset(subset, count, seed, label_column)

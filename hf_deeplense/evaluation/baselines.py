@@ -123,7 +123,7 @@ def radial_profile_baseline_on_dataset(
         As :func:`radial_profile_baseline`, with per-class AUCs named after the dataset's classes.
     """
     from ..data import load_lensing_dataset
-    from ..data.selection import label_count_subset, label_fraction_subset
+    from ..data.selection import labelled_subset
 
     if isinstance(dataset, (str, os.PathLike)):
         dataset = load_lensing_dataset(str(dataset))
@@ -136,11 +136,9 @@ def radial_profile_baseline_on_dataset(
         )
 
     def images_and_labels(
-        source, split: str, fraction: float = 1.0, count: int | None = None
+        source, split: str, fraction: float = 1.0, label_count: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        subset = label_fraction_subset(source[split], fraction, seed)
-        if count is not None:
-            subset = label_count_subset(subset, count, seed)
+        subset = labelled_subset(source[split], fraction, seed, label_count)
         count = subset.num_rows if max_images is None else min(max_images, subset.num_rows)
         rows = subset.select_columns(["pixel_values", "label"]).with_format("numpy")[:count]
         images, labels = rows["pixel_values"], rows["label"]

@@ -554,7 +554,7 @@ class _StudyRunner:
         """DINO's kNN protocol on the frozen SSL encoder: the row's labelled fraction of the training split is the
         memory bank; validation and test are scored (saved as ``eval_*`` / ``test_*``, as a fine-tuning's)."""
         from ..data import load_lensing_dataset
-        from ..data.selection import label_count_subset, label_fraction_subset
+        from ..data.selection import labelled_subset
         from ..evaluation.encoder import evaluate_encoder
 
         record_path = run_dir / "study_run.json"
@@ -562,9 +562,9 @@ class _StudyRunner:
             return json.loads(record_path.read_text())
         started_at, start = _now(), time.perf_counter()
         splits = dict(load_lensing_dataset(str(dataset)).with_format("numpy"))
-        splits["train"] = label_fraction_subset(splits["train"], row["fraction"], row["seed"])
-        if row.get("label_count"):
-            splits["train"] = label_count_subset(splits["train"], row["label_count"], row["seed"])
+        splits["train"] = labelled_subset(
+            splits["train"], row["fraction"], row["seed"], row.get("label_count")
+        )
         metrics = {}
         for split, prefix in (("validation", "eval"), ("test", "test")):
             report = evaluate_encoder(

@@ -20,8 +20,7 @@ from ..data import LensingCollator, with_row_index
 from ..data.selection import (
     class_names_of,
     finite_target_rows,
-    label_count_subset,
-    label_fraction_subset,
+    labelled_subset,
     target_statistics,
 )
 from ..evaluation.metrics import make_compute_metrics
@@ -106,11 +105,12 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         splits = {
             name: finite_target_rows(split, recipe_args.target_column) for name, split in splits.items()
         }
-    train = label_fraction_subset(
-        splits[data_args.train_split], recipe_args.label_fraction, training_args.seed
+    train = labelled_subset(
+        splits[data_args.train_split],
+        recipe_args.label_fraction,
+        training_args.seed,
+        recipe_args.label_count,
     )
-    if recipe_args.label_count is not None:
-        train = label_count_subset(train, recipe_args.label_count, training_args.seed)
     eval_set, test_set = splits.get(data_args.eval_split), splits.get(data_args.test_split)
     num_channels, height, _ = train.features["pixel_values"].shape
     processor = make_image_processor(data_args, num_channels, height)

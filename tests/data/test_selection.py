@@ -7,6 +7,7 @@ from hf_deeplense.data.selection import (
     label_count_subset,
     label_fraction_indices,
     label_fraction_subset,
+    labelled_subset,
     stratified_sample_indices,
 )
 
@@ -87,3 +88,16 @@ def test_label_count_subset_selects_the_rows():
     subset = label_count_subset(dataset, 12, seed=1)
     assert subset.num_rows == 12 and sorted(subset["label"]) == [0] * 6 + [1] * 6
     assert subset["index"] == sorted(label_count_indices(np.array(labels), 12, seed=1).tolist())
+
+
+def test_labelled_subset_is_the_fraction_then_the_balanced_count():
+    features = Features({"label": ClassLabel(names=["non_lens", "lens"]), "index": Value("int64")})
+    labels = [0] * 60 + [1] * 20
+    dataset = Dataset.from_dict({"label": labels, "index": list(range(80))}, features=features)
+    fraction = label_fraction_subset(dataset, 0.5, seed=2)  # 30 + 10 rows
+    assert labelled_subset(dataset, 0.5, seed=2)["index"] == fraction["index"]
+    both = labelled_subset(dataset, 0.5, seed=2, count=12)
+    assert both["index"] == label_count_subset(fraction, 12, seed=2)["index"]
+    assert sorted(both["label"]) == [0] * 6 + [1] * 6 and set(both["index"]) <= set(fraction["index"])
+    with pytest.raises(ValueError, match="label column 'target'"):
+        labelled_subset(dataset, 1.0, seed=0, count=4, label_column="target")
