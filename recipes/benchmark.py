@@ -39,9 +39,8 @@ SMOKE_MODEL = {
     "decoder_intermediate_size": 32,
 }
 SMOKE_CNN_ARGS = {"channels": [8, 16, 32, 64]}  # a narrow ResNet (timm `channels`)
-SMOKE_LABEL_COUNT_STEP = (
-    6  # label counts 6, 12, 18, ...: balanced over 2 or 3 classes, within 24 images a class
-)
+# label counts 6, 12, 18, ...: balanced over 2 or 3 classes, within 24 images a class
+SMOKE_LABEL_COUNT_STEP = 6
 SMOKE_RUN = {
     "max_steps": 2,
     "per_device_train_batch_size": 8,
@@ -90,16 +89,18 @@ def smoke_config(config: dict[str, Any]) -> dict[str, Any]:
             for index, count in enumerate(spec["label_counts"]):
                 smoke_counts.setdefault(count, SMOKE_LABEL_COUNT_STEP * (index + 1))
             spec["label_counts"] = [smoke_counts[count] for count in spec["label_counts"]]
-    for count, smoke_count in smoke_counts.items():
-        if f"labels_{count}" in sections:
-            sections[f"labels_{smoke_count}"] = sections.pop(f"labels_{count}")
+    groups = [sections, *(spec.get("recipe_args") or {} for spec in config["presets"].values())]
+    for group in groups:  # the study's sections and the presets' own
+        for count, smoke_count in smoke_counts.items():
+            if f"labels_{count}" in group:
+                group[f"labels_{smoke_count}"] = group.pop(f"labels_{count}")
     for target in config.get("targets") or []:
         for key in ("label_count", "reference_label_count"):
             if key in target:
                 target[key] = smoke_counts.get(target[key], target[key])
     sections["common"] = {**(sections.get("common") or {}), **SMOKE_RUN}
-    for group in [sections, *(spec.get("recipe_args") or {} for spec in config["presets"].values())]:
-        for section in group.values():  # the study's sections and the presets' own
+    for group in groups:
+        for section in group.values():
             if section and section is not sections["common"]:
                 section.update({key: SMOKE_RUN[key] for key in section if key in SMOKE_RUN})
                 section.pop("num_train_epochs", None)

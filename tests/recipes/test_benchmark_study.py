@@ -450,10 +450,15 @@ def test_a_presets_own_recipe_args_update_the_studys_section_by_section(tmp_path
     assert pretrain_recipe_args(config, "mae", 0, "large")[1]["image_size"] == 64
     assert pretrain_recipe_args(config, "mae", 0, "small")[1]["image_size"] == 32
     assert config["recipe_args"]["common"]["image_size"] == 32  # the study's sections are not edited
-    # --smoke shrinks a preset's own sections as it does the study's
+    # --smoke shrinks a preset's own sections as it does the study's, and renames their label-count sections
+    config["presets"]["large"]["label_counts"] = [300]
+    config["presets"]["large"]["recipe_args"]["labels_300"] = {"eval_steps": 50}
     smoke = load_recipe("benchmark").smoke_config({**config, "output_dir": str(tmp_path)})
     assert smoke["presets"]["large"]["recipe_args"]["method_vit"]["max_steps"] == 2
     assert row_recipe_args(smoke, {**row, "preset": "large"})[1]["max_steps"] == 2
+    assert smoke["presets"]["large"]["label_counts"] == [6]
+    assert smoke["presets"]["large"]["recipe_args"]["labels_6"] == {"eval_steps": 1}
+    assert "labels_300" not in smoke["presets"]["large"]["recipe_args"]
     path = tmp_path / "study.yaml"
     base = yaml.safe_load((CONFIGS / "study_tiny.yaml").read_text())
     preset = next(iter(base["presets"]))
