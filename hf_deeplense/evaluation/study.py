@@ -2,8 +2,9 @@
 RESULTS.md markdown section and the AUC-against-label-fraction plot.
 
 A *row* is one finished run, a dict with at least ``preset``, ``method``, ``fraction``, ``seed`` and
-``metrics`` (and ``label_count`` when it trained on that many labelled images rather than a fraction) (the run's test metrics without the ``test_`` prefix: ``auc_macro``, ``auc_<class>``,
-``mean_absolute_error``: the regression's, dex for ``log10_m_a``; ``anomaly_auc``); the runner adds ``command``, ``device``,
+``metrics``: the run's test metrics without the ``test_`` prefix (``auc_macro``, ``auc_<class>``,
+``mean_absolute_error``: the regression's, dex for ``log10_m_a``; ``anomaly_auc``). A row that trained on a number
+of labelled images rather than a fraction also has ``label_count``. The runner adds ``command``, ``device``,
 ``started_at`` and ``wall_s``.
 """
 
