@@ -11,6 +11,7 @@ import yaml
 from recipe_helpers import load_recipe
 
 from hf_deeplense.evaluation.study import aggregate_rows, check_targets, format_target_lines, results_markdown
+from hf_deeplense.simulation import get_preset
 from hf_deeplense.study import (
     METHODS,
     load_study_config,
@@ -372,6 +373,7 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
         "deeplense_model_ii_controlled_64px",
         "deeplense_model_ii_controlled_raw",
         "deeplense_model_ii_controlled_long",
+        "deeplense_model_ii_controlled_random_flux",
         "model_ii_long",
         "model_ii_raw",
     }
@@ -379,18 +381,25 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     # 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the long-schedule hybrid at 100%; the SSL
     # preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with
     # one seed, two regressions; the controlled variant at 64 px and unnormalised (baseline, hybrid, ResNet-18) and
-    # with the long schedule (baseline, hybrid; three seeds); model_ii with the long schedule, also unnormalised
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 3 + 2 * 3 + 2 + 2
+    # with the long schedule (baseline, hybrid; three seeds), unnormalised with a varying source magnitude
+    # (baseline, hybrid, ResNet-18); model_ii with the long schedule, also unnormalised
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 3 + 2 * 3 + 3 + 2 + 2
     by_preset = {row["preset"]: row for row in rows if row["method"] == "hybrid" and row["fraction"] == 1.0}
     hybrid = {name: row_recipe_args(config, row)[1] for name, row in by_preset.items()}
     assert hybrid["deeplense_model_ii_controlled_64px"]["image_size"] == 64
     assert hybrid["deeplense_model_ii_controlled_raw"]["normalization"] == "none"
     assert hybrid["model_ii_raw"]["normalization"] == "none"
+    assert hybrid["deeplense_model_ii_controlled_random_flux"]["normalization"] == "none"
+    random_flux = config["presets"]["deeplense_model_ii_controlled_random_flux"]
+    fixed = get_preset(random_flux["preset"]).source_magnitude_range
+    varied = get_preset(random_flux["preset"], **random_flux["overrides"]).source_magnitude_range
+    assert fixed[0] == fixed[1] and varied[0] < fixed[0] < varied[1]  # spread around the controlled variant's
     assert hybrid["deeplense_model_ii_controlled"]["image_size"] == 32
     assert "normalization" not in hybrid["deeplense_model_ii_controlled"]  # the recipes' default: minmax
     long = {
         "deeplense_model_ii_controlled_long",
         "deeplense_model_ii_controlled_raw",
+        "deeplense_model_ii_controlled_random_flux",
         "model_ii_long",
         "model_ii_raw",
         *ablations,
