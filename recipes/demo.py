@@ -11,7 +11,8 @@
    and print the test macro AUC beside the radial-profile baseline on the same split and the published
    DeepLense figure.
 
-Every step is an ordinary recipe run (printed as it starts), so each can be rerun or scaled up alone.
+Each training step is one recipe's work (`hf_deeplense.training`), run in this process and printed as it starts
+as that recipe's command line, so each can be rerun or scaled up alone.
 
 Presets (`--preset`):
 - `deeplense_model_ii` (default): the replica of DeepLense's public Model II files (what DeepLenseSim's code
@@ -28,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
+import shlex
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from hf_deeplense.data import load_lensing_dataset
 from hf_deeplense.data.build import build_simulated_dataset
 from hf_deeplense.evaluation.baselines import radial_profile_baseline_on_dataset
 from hf_deeplense.evaluation.study import PUBLISHED
+from hf_deeplense.training import end_run, evaluate_checkpoint, finetune, pretrain_mae
 
 RECIPES = Path(__file__).resolve().parent
 CONFIGS = RECIPES / "configs"
@@ -62,11 +62,13 @@ DEMO_PRESETS = {
 DEMO_SEED = 0
 
 
+RECIPE_WORK = {"pretrain_mae.py": pretrain_mae, "finetune.py": finetune, "evaluate.py": evaluate_checkpoint}
+
+
 def run_recipe(script: str, *args: str) -> None:
-    """Run one recipe in a fresh Python process, echoing the command."""
-    command = [sys.executable, str(RECIPES / script), *args]
-    print("\n$ " + " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    """Run one recipe's work in this process, echoing the command line that runs the recipe alone."""
+    print("\n$ " + shlex.join(["python", f"recipes/{script}", *args]), flush=True)
+    RECIPE_WORK[script](list(args))
 
 
 def main(argv=None) -> float:
@@ -165,6 +167,7 @@ def main(argv=None) -> float:
     print(f"  plots: {model_dir}/plots/, {mae_dir}/plots/, {eval_dir}/plots/")
     print(f"  dataset: {data_dir}/ (README.md dataset card)")
     print("=" * 72)
+    end_run()
     return auc
 
 
