@@ -381,9 +381,9 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     # 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the long-schedule hybrid at 100%; the SSL
     # preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with
     # one seed, two regressions; the controlled variant at 64 px and unnormalised (baseline, hybrid, ResNet-18) and
-    # with the long schedule (baseline, hybrid; three seeds), unnormalised with a varying source magnitude
+    # with the long schedules (baseline, hybrid, ResNet-18; three seeds), unnormalised with a varying source magnitude
     # (baseline, hybrid, ResNet-18); model_ii with the long schedule, also unnormalised
-    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 3 + 2 * 3 + 3 + 2 + 2
+    assert len(rows) == 3 * (8 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 3 + 3 * 3 + 3 + 2 + 2
     by_preset = {row["preset"]: row for row in rows if row["method"] == "hybrid" and row["fraction"] == 1.0}
     hybrid = {name: row_recipe_args(config, row)[1] for name, row in by_preset.items()}
     assert hybrid["deeplense_model_ii_controlled_64px"]["image_size"] == 64
@@ -407,6 +407,12 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
     for name, args in hybrid.items():  # the long schedule: 4x the hybrid's steps, evaluated as often per step
         steps = hybrid["model_ii"]["max_steps"] * (4 if name in long else 1)
         assert (args["max_steps"], args["eval_steps"]) == (steps, steps // 10 if name in long else 300)
+    resnet = {
+        name: row_recipe_args(config, {**row, "method": "resnet18"})[1]["max_steps"]
+        for name, row in by_preset.items()
+        if name in ("deeplense_model_ii_controlled", "deeplense_model_ii_controlled_long")
+    }
+    assert resnet["deeplense_model_ii_controlled_long"] == 4 * resnet["deeplense_model_ii_controlled"]
     assert {(r["method"], r["fraction"]) for r in rows if r["preset"] in ablations} == {
         ("resnet18", 1.0),
         ("radial_profile", 1.0),
