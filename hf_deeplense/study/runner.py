@@ -667,20 +667,26 @@ def run_study(
     runner.out.mkdir(parents=True, exist_ok=True)
     planned = plan_rows(config)
     rows, failed = [], []
-    for row in tqdm(planned, desc="study", disable=not progress):
-        if (recorded := runner.recorded_row(row)) is not None:
-            rows.append(recorded)
-            continue
-        if finished_only and not (runner.row_dir(row) / "metrics.json").exists():
-            continue  # not finished: nothing to report, nothing launched
-        try:
-            rows.append(result := runner.run_row(row, runner.build_dataset(row["preset"])[0]))
-            runner.write_record(result)
-        except Exception as error:  # noqa: BLE001 - recorded and reported; the other rows still run
-            if not keep_going:
-                raise
-            logger.error("row %s failed: %s", row, error)
-            failed.append({**row, "error": str(error)[-2000:]})
+    # The objects alive now (the imported libraries, ~600k) outlive every run: kept out of the collector, the full
+    # collections after each run (this runner's and accelerate's `free_memory`) take microseconds instead of ~0.3 s.
+    gc.freeze()
+    try:
+        for row in tqdm(planned, desc="study", disable=not progress):
+            if (recorded := runner.recorded_row(row)) is not None:
+                rows.append(recorded)
+                continue
+            if finished_only and not (runner.row_dir(row) / "metrics.json").exists():
+                continue  # not finished: nothing to report, nothing launched
+            try:
+                rows.append(result := runner.run_row(row, runner.build_dataset(row["preset"])[0]))
+                runner.write_record(result)
+            except Exception as error:  # noqa: BLE001 - recorded and reported; the other rows still run
+                if not keep_going:
+                    raise
+                logger.error("row %s failed: %s", row, error)
+                failed.append({**row, "error": str(error)[-2000:]})
+    finally:
+        gc.unfreeze()
     runner.state.wait_for_everyone()
     if not runner.state.is_main_process:
         return {"rows": rows, "failed": failed, "launched": runner.launched}
