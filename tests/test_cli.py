@@ -207,6 +207,7 @@ def test_predict_bad_model_and_arguments(tmp_path, capsys):
         main([])  # a subcommand is required
 
 
+@pytest.mark.slow
 def test_entry_point_subprocess(classifier_dir, tmp_path):
     np.save(tmp_path / "a.npy", np.random.default_rng(3).random((16, 16)))
     executable = Path(sys.executable).parent / "hf-deeplense"

@@ -311,6 +311,7 @@ def test_property_mean_std_is_affine(image):
     np.testing.assert_allclose(_pixels(processor, image), (raw - 2.0) / 4.0, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_remote_code_loads_without_hf_deeplense(tmp_path):
     """The copied image_processing_lens.py is enough: load it with trust_remote_code where hf_deeplense is absent."""
     LensImageProcessor(size=6, num_channels=3).save_pretrained(tmp_path / "saved")

@@ -61,6 +61,7 @@ def test_random_dataset_loads_in_the_project_format(bench_recipe, tmp_path):
     not (REPO_ROOT / "recipes" / "pretrain_mae.py").is_file(),
     reason="recipes/pretrain_mae.py is not in the tree yet: nothing to launch",
 )
+@pytest.mark.slow
 @pytest.mark.parametrize("data_on_device", [False, True])
 def test_smoke_launches_the_mae_recipe(bench_recipe, tmp_path, data_on_device):
     path = tmp_path / "recipe.json"
@@ -101,6 +102,7 @@ def test_study_sizes_and_resize_reach_the_recipe_command(bench_recipe, tmp_path)
     not (REPO_ROOT / "recipes" / "finetune.py").is_file(),
     reason="recipes/finetune.py is not in the tree yet: nothing to launch",
 )
+@pytest.mark.slow
 def test_smoke_launches_the_finetune_recipe_with_a_resize(bench_recipe, tmp_path):
     """`--image-size 8`: the recipe resizes the 16 px random images; the bare step times the saved 8 px model."""
     path = tmp_path / "recipe.json"

@@ -81,6 +81,7 @@ def test_lens_finding_build(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_killed_build_resumes_to_the_same_bytes(tmp_path):
     """SIGKILL the script once its first shard exists; every shard visible then is a complete Parquet
     file; resuming finishes the build with exactly the bytes of an uninterrupted build."""

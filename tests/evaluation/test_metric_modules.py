@@ -202,6 +202,7 @@ def test_evaluator_image_classification_runs_on_our_pipeline(tmp_path):
     assert by_name["accuracy"] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_metrics_work_from_a_script_folder_holding_an_evaluate_py(tmp_path):
     """`python recipes/x.py` puts recipes/ (which has evaluate.py) first on sys.path: the library must still load."""
     import os

@@ -69,6 +69,7 @@ def test_regression_scatter(tmp_path, rng):
     )
 
 
+@pytest.mark.slow
 def test_embedding_map_subsamples_reproducibly_and_takes_tiny_samples(tmp_path, rng):
     labels = rng.integers(0, 3, size=300)
     embeddings = rng.normal(size=(300, 8)) + 3 * np.eye(8)[labels]

@@ -82,6 +82,7 @@ def test_other_backbones_train(backbone):
     assert all(parameter.grad is not None for parameter in model.backbone.parameters())
 
 
+@pytest.mark.slow
 def test_remote_code_without_package_for_a_vit_backbone(tmp_path):
     tester = TestDeepLenseBYOL()
     tester.backbone = "vit"
@@ -93,6 +94,7 @@ def test_online_backbone_loads_into_the_heads(backbone, tmp_path):
     assert_backbone_loads_into_heads(trained_byol(backbone), tmp_path / "byol")
 
 
+@pytest.mark.slow
 def test_heads_load_the_online_backbone_as_remote_code(tmp_path):
     assert_heads_load_as_remote_code(trained_byol("cnn"), tmp_path)
 

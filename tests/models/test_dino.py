@@ -149,6 +149,7 @@ def test_other_backbones_train(backbone):
     assert all(parameter.grad is not None for parameter in model.student_backbone.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["vit", "equivariant"])
 def test_remote_code_without_package_for_other_backbones(backbone, tmp_path):
     tester = TestDeepLenseDINO()
@@ -161,6 +162,7 @@ def test_teacher_backbone_loads_into_the_heads(backbone, tmp_path):
     assert_backbone_loads_into_heads(trained_dino(backbone), tmp_path / "dino")
 
 
+@pytest.mark.slow
 def test_heads_load_the_teacher_as_remote_code(tmp_path):
     assert_heads_load_as_remote_code(trained_dino("vit"), tmp_path)
 

@@ -225,6 +225,7 @@ class ModelTesterMixin:
             with torch.no_grad():
                 assert_outputs_equal(loaded(**inputs), expected)
 
+    @pytest.mark.slow
     def test_remote_code_without_package(self, tmp_path):
         """One saved directory per architecture loads through every Auto class in its auto_map with
         trust_remote_code=True in a fresh Python where hf_deeplense cannot be imported."""

@@ -98,6 +98,7 @@ class TestDeepLenseSimCLR(ModelTesterMixin):
         assert output.embeddings.shape[0] == batch_size
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["vit", "hybrid"])
 def test_remote_code_without_package_for_transformer_backbones(backbone, tmp_path):
     """The shared remote-code test with the other backbone types: the saved directory carries the backbone code."""

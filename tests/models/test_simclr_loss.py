@@ -109,6 +109,7 @@ def _ddp_simclr_rank(rank: int, world_size: int, init_file: str, batch: dict, re
         torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_simclr_loss_under_ddp_uses_the_negatives_of_every_rank(tmp_path):
     """2 gloo processes, 3 images each: the mean of the ranks' losses (and of their gradients, what DDP applies)
     equals the loss of the 6 images in one process (with each rank's negatives only, it would not)."""

@@ -75,6 +75,7 @@ def test_other_backbones_train(backbone):
     assert all(parameter.grad is not None for parameter in model.backbone.parameters())
 
 
+@pytest.mark.slow
 def test_remote_code_without_package_for_a_hybrid_backbone(tmp_path):
     tester = TestDeepLenseSimSiam()
     tester.backbone = "hybrid"
@@ -88,6 +89,7 @@ def test_backbone_loads_into_the_heads(backbone, tmp_path):
     assert_backbone_loads_into_heads(model, tmp_path / "simsiam")
 
 
+@pytest.mark.slow
 def test_heads_load_the_backbone_as_remote_code(tmp_path):
     torch.manual_seed(0)
     model = DeepLenseSimSiamModel(tiny_ssl_config("deeplense_simsiam", "hybrid"))

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 from recipe_helpers import CONFIGS, RECIPES, REPO, recipe_env
 from transformers import AutoModel, AutoModelForImageClassification
@@ -31,6 +32,7 @@ def run_demo(tmp_path, *args):
     )
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
     result = run_demo(tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
@@ -57,6 +59,7 @@ def test_demo_runs_every_step_and_prints_the_test_auc(tmp_path):
     assert (tmp_path / "demo" / "evaluation" / "plots" / "cam_test.png").is_file()
 
 
+@pytest.mark.slow
 def test_physical_preset_demo_says_what_it_shows(tmp_path):
     result = run_demo(tmp_path, "--preset", "model_ii")
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]

@@ -16,6 +16,7 @@ SEARCH = {
 }
 
 
+@pytest.mark.slow
 def test_finetune_hyperparameter_search(tiny_dataset, tmp_path):
     """One process: the study, then the final run with the best values. (The search itself is also tested with a
     plain Trainer in tests/training/test_hpo.py.)"""
@@ -35,6 +36,7 @@ def test_finetune_hyperparameter_search(tiny_dataset, tmp_path):
     assert "test_auc_macro" in json.loads((output_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_hyperparameter_search_under_ddp_is_refused(tiny_dataset, tmp_path):
     """Two processes (gloo): the search runs in one process only, and says so before training anything."""
     result = subprocess.run(

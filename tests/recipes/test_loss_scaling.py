@@ -6,6 +6,7 @@ gradient accumulation (x4) or DDP (x2) would change the weights after the first 
 
 import json
 
+import pytest
 import torch
 from recipe_helpers import CONFIGS, run_recipe
 from safetensors.torch import load_file
@@ -21,6 +22,7 @@ def _run(tiny_dataset, output_dir, *args, num_processes=1):
     return load_file(output_dir / "model.safetensors"), json.loads((output_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_regression_gradient_accumulation_and_two_processes_match_one_big_batch(tiny_dataset, tmp_path):
     # 16 axion training rows: one optimizer step sees all of them in every setting
     reference, metrics = _run(tiny_dataset, tmp_path / "batch16")

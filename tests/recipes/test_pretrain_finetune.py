@@ -29,6 +29,7 @@ def card_results(path):
     return result["dataset"]["split"], {metric["type"]: metric["value"] for metric in result["metrics"]}
 
 
+@pytest.mark.slow
 def test_mae_pretraining_then_finetuning_then_evaluation(tiny_dataset, tmp_path, monkeypatch):
     mae_dir, model_dir, eval_dir = tmp_path / "mae", tmp_path / "model", tmp_path / "eval"
     output = run_recipe(
@@ -84,6 +85,7 @@ def test_mae_pretraining_then_finetuning_then_evaluation(tiny_dataset, tmp_path,
     assert sum(map(sum, evaluation["confusion_matrix"])) == 6
 
 
+@pytest.mark.slow
 def test_simclr_on_simulated_images_then_linear_probe(tiny_dataset, tmp_path):
     simclr_dir, probe_dir = tmp_path / "simclr", tmp_path / "probe"
     run_recipe(
@@ -112,6 +114,7 @@ def test_simclr_on_simulated_images_then_linear_probe(tiny_dataset, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_anomaly_detection_on_no_sub(tiny_dataset, tmp_path):
     output = run_recipe(
         "anomaly.py",

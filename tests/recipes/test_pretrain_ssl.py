@@ -32,6 +32,7 @@ def assert_ema_differs_from_online(weights: dict, online_prefix: str, ema_prefix
     assert any(not torch.equal(weights[a], weights[b]) for a, b in zip(ema, online))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_processes", [1, 2])
 def test_dino_then_linear_probe_of_the_teacher_backbone(tiny_dataset, tmp_path, num_processes):
     dino_dir, probe_dir = tmp_path / "dino", tmp_path / "probe"

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import torch
 from recipe_helpers import CONFIGS, REPO, launch_command, recipe_env, run_recipe
 from safetensors.torch import load_file
@@ -31,6 +32,7 @@ def _metrics(output_dir):
     return {key: value for key, value in metrics.items() if not key.endswith(TIMINGS)}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tiny_dataset, tmp_path):
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     run_recipe("finetune.py", *ARGS, "--dataset", str(tiny_dataset), "--output_dir", str(reference_dir))

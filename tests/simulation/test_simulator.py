@@ -144,6 +144,7 @@ def test_substructure_mass_is_compensated_inside_the_einstein_circle(preset, cla
     assert float((uncompensated - host_alone).max()) > 1e-3
 
 
+@pytest.mark.slow
 def test_many_subhalos_run_in_bounded_memory():
     """500 subhalos, 32 images of 64x64: one (batch x 500 x H x W) temporary would be ~0.3 GB (and the
     broadcast needs several); the chunked evaluation must stay far below that."""

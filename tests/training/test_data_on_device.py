@@ -142,6 +142,7 @@ def _run(function, config, dataset, output_dir, *extra):
 @pytest.mark.parametrize(
     ("function", "config"), [(finetune, "tiny_finetune.yaml"), (pretrain_mae, "tiny_mae.yaml")]
 )
+@pytest.mark.slow
 def test_tiny_runs_with_data_on_device_end_as_the_default_path(
     random_lensing_dataset, tmp_path, function, config
 ):

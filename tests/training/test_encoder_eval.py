@@ -19,6 +19,7 @@ KNN_KEYS = {"knn_test_accuracy", "knn_test_auc_macro", "knn_test_auc_micro", "kn
     [(pretrain_simclr, "tiny_simclr.yaml"), (pretrain_mae, "tiny_mae.yaml")],
     ids=["simclr", "mae"],
 )
+@pytest.mark.slow
 def test_pretraining_with_knn_eval_writes_knn_metrics_and_the_embedding_map(
     pretrain, config, random_lensing_dataset, tmp_path
 ):
@@ -54,6 +55,7 @@ def test_knn_eval_needs_a_dataset(tmp_path):
     assert not (tmp_path / "run").exists()  # stopped before training
 
 
+@pytest.mark.slow
 def test_evaluate_pretrained_adds_a_linear_probe(random_lensing_dataset, tmp_path):
     checkpoint = tmp_path / "simclr"
     pretrain_simclr(
