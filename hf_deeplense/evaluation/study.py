@@ -354,8 +354,11 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
         axis.set_visible(False)
     counted = {group["preset"] for group in table if group.get("label_count")}
     colours = plt.get_cmap("tab20").colors  # one colour a method: the default cycle repeats after 10
+    every_method = sorted({method for methods in series.values() for method in methods})
+    # a method's colour is the same in every panel
+    colour = {method: colours[index % len(colours)] for index, method in enumerate(every_method)}
     for axis, (preset, methods) in zip(axes.flat, sorted(series.items())):
-        for index, (method, points) in enumerate(sorted(methods.items())):
+        for method, points in sorted(methods.items()):
             fractions, means, stds = (np.array(column) for column in zip(*points))
             style = "--" if method == "radial_profile" else "-"  # the shortcut every network must beat
             axis.errorbar(
@@ -365,7 +368,7 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
                 marker="o",
                 capsize=3,
                 linestyle=style,
-                color=colours[index % len(colours)],
+                color=colour[method],
                 label=method,
             )
         axis.set_xscale("log")

@@ -531,6 +531,31 @@ def test_the_plot_has_a_panel_per_preset_with_several_label_fractions_three_a_ro
     assert plot_auc_vs_fraction(aggregate_rows(single), tmp_path / "none.png") is None
 
 
+def test_a_method_has_one_colour_in_every_panel_of_the_plot(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from hf_deeplense.evaluation.study import plot_auc_vs_fraction
+
+    drawn = []
+    errorbar = Axes.errorbar
+
+    def record(self, *args, **kwargs):
+        drawn.append((kwargs["label"], kwargs["color"]))
+        return errorbar(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", record)
+    rows = [  # the first panel has a method the second lacks: colours by position in a panel would differ
+        {**_row(method, fraction, 0, auc_macro=0.7), "preset": preset}
+        for preset, methods in (("a", ("hybrid", "vit")), ("b", ("vit",)))
+        for method in methods
+        for fraction in (0.1, 1.0)
+    ]
+    plot_auc_vs_fraction(aggregate_rows(rows), tmp_path / "plot.png")
+    vit = {colour for label, colour in drawn if label == "vit"}
+    hybrid = {colour for label, colour in drawn if label == "hybrid"}
+    assert len(drawn) == 3 and len(vit) == 1 and vit != hybrid
+
+
 def test_check_targets_against_another_preset():
     """A target across presets: a run of one preset (e.g. a longer schedule) against a row of another."""
     table = aggregate_rows(
