@@ -18,6 +18,7 @@ from hf_deeplense.study import (
     plan_rows,
     pretrain_recipe_args,
     row_recipe_args,
+    run_study,
 )
 from hf_deeplense.training import (
     AnomalyArguments,
@@ -554,6 +555,24 @@ def test_a_method_has_one_colour_in_every_panel_of_the_plot(tmp_path, monkeypatc
     vit = {colour for label, colour in drawn if label == "vit"}
     hybrid = {colour for label, colour in drawn if label == "hybrid"}
     assert len(drawn) == 3 and len(vit) == 1 and vit != hybrid
+
+
+def test_a_study_hands_the_garbage_collector_back_as_it_found_it(tmp_path):
+    """`run_study` keeps the objects alive at its start out of the garbage collector while its rows run, then
+    unfreezes what it froze; a caller's own freeze (this test session's, tests/conftest.py) stays."""
+    import gc
+
+    config = load_study_config(CONFIGS / "study_tiny.yaml")
+    config["output_dir"] = str(tmp_path / "study")
+    frozen = gc.get_freeze_count()
+    run_study(config, progress=False, finished_only=True)  # runs no row: only the freeze around the loop
+    assert frozen > 0 and gc.get_freeze_count() == frozen
+    gc.unfreeze()
+    try:
+        run_study(config, progress=False, finished_only=True)
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.freeze()
 
 
 def test_check_targets_against_another_preset():
