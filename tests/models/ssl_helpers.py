@@ -2,9 +2,6 @@
 the checks that a pre-trained `backbone` loads into the method's classification and regression heads (with the
 package and as remote code)."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import torch
@@ -106,12 +103,11 @@ def assert_backbone_loads_into_heads(pretrained, checkpoint) -> None:
     assert output.logits.shape == (3, 4) and output.loss.ndim == 0
 
 
-# Run in a fresh interpreter where `import hf_deeplense` fails: loads the heads from a pre-training directory with
-# trust_remote_code=True and saves each head's backbone weights.
+# Run in the interpreter where `import hf_deeplense` fails (the `fresh_python` fixture): loads the heads from a
+# pre-training directory with trust_remote_code=True and saves each head's backbone weights.
 HEADS_REMOTE_CODE_SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.modules["hf_deeplense"] = None  # the package must not be importable
     import torch
     from transformers import AutoConfig, AutoModelForImageClassification
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
@@ -130,22 +126,12 @@ HEADS_REMOTE_CODE_SCRIPT = textwrap.dedent(
 )
 
 
-def assert_heads_load_as_remote_code(pretrained, tmp_path) -> None:
+def assert_heads_load_as_remote_code(pretrained, tmp_path, fresh_python) -> None:
     """The heads load the pre-trained `backbone` from the saved pre-training directory as remote code, where
     hf_deeplense is not installed (the directory carries the method's and the backbone's code)."""
-    model_dir = tmp_path / "pretrained"
+    model_dir = fresh_python.unique_dir(tmp_path, "pretrained")
     pretrained.save_pretrained(model_dir)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run(
-        [sys.executable, "-c", HEADS_REMOTE_CODE_SCRIPT, str(model_dir), "states.pt"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    fresh_python.run(HEADS_REMOTE_CODE_SCRIPT, model_dir, "states.pt", cwd=tmp_path)
     states = torch.load(tmp_path / "states.pt")
     registration = next(entry for entry in MODEL_REGISTRY if entry.config_class is type(pretrained.config))
     heads = {registration.image_classification_class.__name__, registration.regression_class.__name__}

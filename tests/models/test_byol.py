@@ -83,10 +83,10 @@ def test_other_backbones_train(backbone):
 
 
 @pytest.mark.slow
-def test_remote_code_without_package_for_a_vit_backbone(tmp_path):
+def test_remote_code_without_package_for_a_vit_backbone(tmp_path, fresh_python):
     tester = TestDeepLenseBYOL()
     tester.backbone = "vit"
-    tester.test_remote_code_without_package(tmp_path)
+    tester.test_remote_code_without_package(tmp_path, fresh_python)
 
 
 @pytest.mark.parametrize("backbone", ["cnn", "vit", "hybrid", "equivariant"])
@@ -95,8 +95,8 @@ def test_online_backbone_loads_into_the_heads(backbone, tmp_path):
 
 
 @pytest.mark.slow
-def test_heads_load_the_online_backbone_as_remote_code(tmp_path):
-    assert_heads_load_as_remote_code(trained_byol("cnn"), tmp_path)
+def test_heads_load_the_online_backbone_as_remote_code(tmp_path, fresh_python):
+    assert_heads_load_as_remote_code(trained_byol("cnn"), tmp_path, fresh_python)
 
 
 def trained_byol(backbone: str) -> DeepLenseBYOLModel:

@@ -151,10 +151,10 @@ def test_other_backbones_train(backbone):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["vit", "equivariant"])
-def test_remote_code_without_package_for_other_backbones(backbone, tmp_path):
+def test_remote_code_without_package_for_other_backbones(backbone, tmp_path, fresh_python):
     tester = TestDeepLenseDINO()
     tester.backbone = backbone
-    tester.test_remote_code_without_package(tmp_path)
+    tester.test_remote_code_without_package(tmp_path, fresh_python)
 
 
 @pytest.mark.parametrize("backbone", ["cnn", "vit", "hybrid", "equivariant"])
@@ -163,8 +163,8 @@ def test_teacher_backbone_loads_into_the_heads(backbone, tmp_path):
 
 
 @pytest.mark.slow
-def test_heads_load_the_teacher_as_remote_code(tmp_path):
-    assert_heads_load_as_remote_code(trained_dino("vit"), tmp_path)
+def test_heads_load_the_teacher_as_remote_code(tmp_path, fresh_python):
+    assert_heads_load_as_remote_code(trained_dino("vit"), tmp_path, fresh_python)
 
 
 def trained_dino(backbone: str) -> DeepLenseDINOModel:

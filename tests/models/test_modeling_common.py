@@ -26,8 +26,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,12 +59,11 @@ def assert_outputs_equal(first, second, atol: float = 1e-6) -> None:
         torch.testing.assert_close(first_tensor, second_tensor, atol=atol, rtol=0)
 
 
-# Run in a fresh interpreter where `import hf_deeplense` fails: loads every Auto class listed in the saved
-# `auto_map` with trust_remote_code=True and saves each model's output on the given inputs.
+# Run in the interpreter where `import hf_deeplense` fails (the `fresh_python` fixture): loads every Auto class
+# listed in the saved `auto_map` with trust_remote_code=True and saves each model's output on the given inputs.
 REMOTE_CODE_SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.modules["hf_deeplense"] = None  # the package must not be importable
     import torch
     import transformers
     from transformers import AutoConfig
@@ -226,9 +223,9 @@ class ModelTesterMixin:
                 assert_outputs_equal(loaded(**inputs), expected)
 
     @pytest.mark.slow
-    def test_remote_code_without_package(self, tmp_path):
+    def test_remote_code_without_package(self, tmp_path, fresh_python):
         """One saved directory per architecture loads through every Auto class in its auto_map with
-        trust_remote_code=True in a fresh Python where hf_deeplense cannot be imported."""
+        trust_remote_code=True in a Python where hf_deeplense cannot be imported."""
         config = self.get_config()
         auto_classes = self.registration.auto_classes()
         # Save the head with the most parameters first: every other head loads (a subset of) its weights. A
@@ -240,7 +237,7 @@ class ModelTesterMixin:
         else:
             saved_name = "AutoModel"
         model = self.build(auto_classes[saved_name], config).eval()
-        model_dir = tmp_path / "model"
+        model_dir = fresh_python.unique_dir(tmp_path, "model")
         model.save_pretrained(model_dir)
         inputs = {name: self.prepare_inputs(name, config) for name in auto_classes}
         expected = {}
@@ -249,17 +246,7 @@ class ModelTesterMixin:
             with torch.no_grad():
                 expected[auto_name] = output_tensors(local(**inputs[auto_name]))
         torch.save(inputs, tmp_path / "inputs.pt")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-        env.pop("PYTHONPATH", None)
-        result = subprocess.run(
-            [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(model_dir), "inputs.pt", "outputs.pt"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-4000:]
+        fresh_python.run(REMOTE_CODE_SCRIPT, model_dir, "inputs.pt", "outputs.pt", cwd=tmp_path)
         remote = torch.load(tmp_path / "outputs.pt")
         assert set(remote) == set(auto_classes)
         for auto_name, tensors in remote.items():

@@ -100,11 +100,11 @@ class TestDeepLenseSimCLR(ModelTesterMixin):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["vit", "hybrid"])
-def test_remote_code_without_package_for_transformer_backbones(backbone, tmp_path):
+def test_remote_code_without_package_for_transformer_backbones(backbone, tmp_path, fresh_python):
     """The shared remote-code test with the other backbone types: the saved directory carries the backbone code."""
     tester = TestDeepLenseSimCLR()
     tester.backbone = backbone
-    tester.test_remote_code_without_package(tmp_path)
+    tester.test_remote_code_without_package(tmp_path, fresh_python)
 
 
 def test_saved_directory_carries_the_backbone_code(tmp_path):

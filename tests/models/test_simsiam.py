@@ -76,10 +76,10 @@ def test_other_backbones_train(backbone):
 
 
 @pytest.mark.slow
-def test_remote_code_without_package_for_a_hybrid_backbone(tmp_path):
+def test_remote_code_without_package_for_a_hybrid_backbone(tmp_path, fresh_python):
     tester = TestDeepLenseSimSiam()
     tester.backbone = "hybrid"
-    tester.test_remote_code_without_package(tmp_path)
+    tester.test_remote_code_without_package(tmp_path, fresh_python)
 
 
 @pytest.mark.parametrize("backbone", ["cnn", "vit", "hybrid", "equivariant"])
@@ -90,7 +90,7 @@ def test_backbone_loads_into_the_heads(backbone, tmp_path):
 
 
 @pytest.mark.slow
-def test_heads_load_the_backbone_as_remote_code(tmp_path):
+def test_heads_load_the_backbone_as_remote_code(tmp_path, fresh_python):
     torch.manual_seed(0)
     model = DeepLenseSimSiamModel(tiny_ssl_config("deeplense_simsiam", "hybrid"))
-    assert_heads_load_as_remote_code(model, tmp_path)
+    assert_heads_load_as_remote_code(model, tmp_path, fresh_python)

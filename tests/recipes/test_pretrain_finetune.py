@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 import yaml
-from recipe_helpers import CONFIGS, RECIPES, run_recipe
+from recipe_helpers import CONFIGS, RECIPES, load_recipe, run_recipe
 from safetensors.torch import load_file
 from transformers import (
     AutoImageProcessor,
@@ -94,13 +94,16 @@ def test_simclr_on_simulated_images_then_linear_probe(tiny_dataset, tmp_path):
         *("--simulation_overrides", '{"image_size": 16}', "--output_dir", str(simclr_dir)),
     )
     assert (simclr_dir / "model.safetensors").is_file()
-    output = run_recipe(
-        "finetune.py",
-        *("--config", str(CONFIGS / "tiny_finetune.yaml"), "--dataset", str(tiny_dataset)),
-        *("--init_from", str(simclr_dir), "--model_config", "{}", "--linear_probe"),
-        *("--output_dir", str(probe_dir)),
+    load_recipe("finetune").main(  # the recipe, in this process
+        [
+            *("--config", str(CONFIGS / "tiny_finetune.yaml"), "--dataset", str(tiny_dataset)),
+            *("--init_from", str(simclr_dir), "--model_config", "{}", "--linear_probe"),
+            *("--output_dir", str(probe_dir)),
+        ]
     )
-    assert "DeepLenseSimCLRForImageClassification" in output
+    assert json.loads((probe_dir / "config.json").read_text())["architectures"] == [
+        "DeepLenseSimCLRForImageClassification"
+    ]
     # linear probe: the backbone (weights and batch-norm statistics) is exactly the pre-trained one
     pretrained = load_file(simclr_dir / "model.safetensors")
     probed = load_file(probe_dir / "model.safetensors")

@@ -49,13 +49,17 @@ def test_dino_then_linear_probe_of_the_teacher_backbone(tiny_dataset, tmp_path, 
     assert torch.isfinite(torch.tensor(metrics["eval_loss"]))
     if num_processes == 2:
         return
-    output = run_recipe(
-        "finetune.py",
-        *("--config", str(CONFIGS / "tiny_finetune.yaml"), "--dataset", str(tiny_dataset)),
-        *("--init_from", str(dino_dir), "--model_config", "{}", "--linear_probe", "--max_steps", "2"),
-        *("--output_dir", str(probe_dir)),
+    load_recipe("finetune").main(  # the recipe, in this process
+        [
+            *("--config", str(CONFIGS / "tiny_finetune.yaml"), "--dataset", str(tiny_dataset)),
+            *("--init_from", str(dino_dir), "--model_config", "{}", "--linear_probe", "--max_steps", "2"),
+            *("--output_dir", str(probe_dir)),
+        ]
     )
-    assert "DeepLenseDINOForImageClassification" in output  # the DINO head: teacher backbone + linear layer
+    # the DINO head: teacher backbone + linear layer
+    assert json.loads((probe_dir / "config.json").read_text())["architectures"] == [
+        "DeepLenseDINOForImageClassification"
+    ]
     probed = load_file(probe_dir / "model.safetensors")
     backbone = [key for key in weights if key.startswith("backbone.")]
     assert backbone and all(torch.equal(weights[key], probed[key]) for key in backbone)  # the teacher, frozen
