@@ -126,6 +126,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="run only these presets of the config (e.g. one process per preset; then --finished_only over all)",
     )
     parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="run only the rows of these seeds (e.g. one process per seed of a long row; then --finished_only)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help="the config's plan at tiny sizes on the CPU (seconds): 16 px, 24 images a class, 2-layer models, "
@@ -144,7 +151,9 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"{args.config} has no preset(s) {unknown}; it has {sorted(config['presets'])}")
         config["presets"] = {name: config["presets"][name] for name in args.presets}
     config["study_command"] = shlex.join(["recipes/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
-    summary = run_study(config, keep_going=not args.fail_fast, finished_only=args.finished_only)
+    summary = run_study(
+        config, keep_going=not args.fail_fast, finished_only=args.finished_only, seeds=args.seeds
+    )
     end_run()
     if "paths" in summary:  # the main process
         print(

@@ -636,6 +636,22 @@ def test_row_records_carry_a_study_to_a_machine_whose_output_dir_is_gone(tmp_pat
     assert "records_dir" not in benchmark.smoke_config(config)
 
 
+def test_seeds_option_runs_only_the_rows_of_those_seeds(tmp_path):
+    """`--seeds 1`: one process per seed of a long row; the seed-0 rows are neither run nor reported."""
+    config = yaml.safe_load((CONFIGS / "study_tiny.yaml").read_text())
+    config.update(methods=["radial_profile"], fractions=[0.5, 1.0], seeds=[0, 1], targets=[])
+    config_path = tmp_path / "study.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "study"
+    argv = ["--config", str(config_path), "--output_dir", str(out)]
+    summary = load_recipe("benchmark").main([*argv, "--seeds", "1"])
+    assert sorted((row["fraction"], row["seed"]) for row in summary["rows"]) == [(0.5, 1), (1.0, 1)]
+    assert not (out / "runs" / "model_ii" / "radial_profile" / "frac1_seed0").exists()
+    assert (out / "runs" / "model_ii" / "radial_profile" / "frac1_seed1" / "metrics.json").is_file()
+    reported = load_recipe("benchmark").main([*argv, "--finished_only"])["rows"]
+    assert [row["seed"] for row in reported] == [1, 1]
+
+
 LENS_FINDING_LABELLED = [
     "vit",
     "resnet18",
