@@ -338,32 +338,6 @@ def test_quick_gpu_study_plan_keeps_the_data_on_the_gpu_and_every_recipe_accepts
     assert_every_recipe_accepts_its_arguments(config, rows, "deeplense_model_ii", tmp_path)
 
 
-@pytest.mark.slow  # 10 tiny training runs on 2 shared cores (~30 s)
-def test_quick_gpu_study_smoke_runs_its_plan_on_the_cpu(tmp_path):
-    """`--smoke`: the quick GPU study's plan at tiny sizes on the CPU, every row finished, data kept on the
-    (CPU) training device, fp32; the config's own sizes are not used."""
-    benchmark = load_recipe("benchmark")
-    out = tmp_path / "quick"
-    config = CONFIGS / "study_gpu_quick.yaml"
-    summary = benchmark.main(["--config", str(config), "--smoke", "--output_dir", str(out)])
-    study = json.loads((out / "study.json").read_text())
-    assert study["failed"] == []
-    assert len(study["rows"]) == len(plan_rows(load_study_config(config))) == 12
-    tasks = sorted(command.split()[0] for command in summary["launched"])
-    assert tasks == ["finetune"] * 9 + ["pretrain_mae"]
-    built = study["datasets"]["deeplense_model_ii"]["command"]
-    assert "n_per_class=24" in built and "image_size=16" in built and "device='cpu'" in built
-    for row in study["rows"]:
-        assert 0.0 <= row["metrics"]["auc_macro"] <= 1.0
-        if row["method"] != "radial_profile":
-            args = yaml.safe_load(Path(row["config_file"]).read_text())
-            assert args["data_on_device"] and not args["bf16"] and args["max_steps"] == 2
-            assert (args.get("model_config") or {}).get("hidden_size", 32) == 32
-    assert [t["status"] for t in study["targets"]] and all(
-        t["status"] in ("met", "missed") for t in study["targets"]
-    )
-
-
 def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_arguments(tmp_path):
     config = load_study_config(CONFIGS / "study_cpu.yaml")
     rows = plan_rows(config)
