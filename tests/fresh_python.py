@@ -72,7 +72,9 @@ class FreshPython:
         return Path(parent) / f"{name}{next(self._dirs)}"
 
     def run(self, script: str, *args: str, cwd: Path, timeout: float = 300) -> str:
-        if self._process is None or self._process.poll() is not None:
+        if self._process is not None and self._process.poll() is not None:
+            self.close()  # it died (a script that crashed it): start another
+        if self._process is None:
             self._process = self._start()
         request = {"script": script, "args": [str(arg) for arg in args], "cwd": str(cwd)}
         self._process.stdin.write(json.dumps(request) + "\n")
