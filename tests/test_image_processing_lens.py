@@ -321,4 +321,4 @@ def test_remote_code_loads_without_hf_deeplense(tmp_path, fresh_python):
         "assert not type(processor).__module__.startswith('hf_deeplense'), type(processor).__module__\n"
         "print(processor(np.ones((8, 8, 3)), return_tensors='np')['pixel_values'].shape)\n"
     )
-    assert fresh_python.run(script, saved, cwd=tmp_path).strip() == "(1, 3, 6, 6)"
+    assert fresh_python.run(script, saved, cwd=tmp_path, timeout=120).strip() == "(1, 3, 6, 6)"

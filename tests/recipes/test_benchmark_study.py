@@ -353,9 +353,9 @@ def test_cpu_study_plans_more_seeds_for_few_labels_and_every_recipe_accepts_its_
         "model_ii_raw",
     }
     # per main preset: 7 classification methods, the MAE's and SimCLR's kNN votes and the radial-profile baseline x
-    # (3 seeds at 1% and 10% + 1 at 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the long-schedule hybrid at 100%; the SSL
-    # preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe, fine-tune of each) at 10% and 100% with
-    # one seed, two regressions; the controlled variant at 64 px and unnormalised (baseline, hybrid, ResNet-18) and
+    # (3 seeds at 1% and 10% + 1 at 100%), regression, anomaly; per ablation: ResNet-18, the baseline and the
+    # long-schedule hybrid at 100%; the SSL preset: the baseline, the ViT and 15 SSL methods (kNN, linear probe,
+    # fine-tune of each) at 10% and 100% with one seed, two regressions; the controlled variant at 64 px and unnormalised (baseline, hybrid, ResNet-18) and
     # with the long schedules (baseline, hybrid, ResNet-18; three seeds), unnormalised with a varying source magnitude
     # (baseline, hybrid, ResNet-18); model_ii with the long schedule, also unnormalised
     assert len(rows) == 3 * (10 * (3 + 3 + 1) + 2) + 3 * 3 + (17 * 2 + 2) + 3 + 3 + 3 * 3 + 3 + 2 + 2

@@ -8,18 +8,16 @@ import json
 
 import pytest
 import torch
-from recipe_helpers import CONFIGS, run_recipe
+from recipe_helpers import CONFIGS, load_recipe, run_recipe
 from safetensors.torch import load_file
-
-from hf_deeplense.training import finetune
 
 
 def _run(tiny_dataset, output_dir, *extra_args, num_processes=1):
-    """One process: the recipe's work in this process; two: the recipe under `accelerate launch`."""
+    """One process: the recipe in this process; two: the recipe under `accelerate launch`."""
     args = ["--config", str(CONFIGS / "tiny_regression.yaml"), "--dataset", str(tiny_dataset)]
     args += ["--output_dir", str(output_dir), *extra_args]
     if num_processes == 1:
-        finetune(args)
+        load_recipe("finetune").main(args)
     else:
         run_recipe("finetune.py", *args, num_processes=num_processes)
     return load_file(output_dir / "model.safetensors"), json.loads((output_dir / "metrics.json").read_text())

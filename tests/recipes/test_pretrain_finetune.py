@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 import yaml
-from recipe_helpers import CONFIGS, RECIPES, load_recipe, run_recipe
+from recipe_helpers import CONFIGS, RECIPES, run_recipe
 from safetensors.torch import load_file
 from transformers import (
     AutoImageProcessor,
@@ -18,7 +18,7 @@ from transformers import (
 
 
 def run_in_process(monkeypatch, script: str, *args: str) -> None:
-    """Run a recipe's `__main__` in this process (for local_hub, which patches this process only)."""
+    """Run a recipe's `__main__` in this process (local_hub patches this process only; no launcher start-up)."""
     monkeypatch.setattr(sys, "argv", [script, *map(str, args)])
     runpy.run_path(str(RECIPES / script), run_name="__main__")
 
@@ -86,7 +86,7 @@ def test_mae_pretraining_then_finetuning_then_evaluation(tiny_dataset, tmp_path,
 
 
 @pytest.mark.slow
-def test_simclr_on_simulated_images_then_linear_probe(tiny_dataset, tmp_path):
+def test_simclr_on_simulated_images_then_linear_probe(tiny_dataset, tmp_path, monkeypatch):
     simclr_dir, probe_dir = tmp_path / "simclr", tmp_path / "probe"
     run_recipe(
         "pretrain_simclr.py",
@@ -94,12 +94,11 @@ def test_simclr_on_simulated_images_then_linear_probe(tiny_dataset, tmp_path):
         *("--simulation_overrides", '{"image_size": 16}', "--output_dir", str(simclr_dir)),
     )
     assert (simclr_dir / "model.safetensors").is_file()
-    load_recipe("finetune").main(  # the recipe, in this process
-        [
-            *("--config", str(CONFIGS / "tiny_finetune.yaml"), "--dataset", str(tiny_dataset)),
-            *("--init_from", str(simclr_dir), "--model_config", "{}", "--linear_probe"),
-            *("--output_dir", str(probe_dir)),
-        ]
+    run_in_process(
+        monkeypatch,
+        "finetune.py",
+        *("--config", CONFIGS / "tiny_finetune.yaml", "--dataset", tiny_dataset),
+        *("--init_from", simclr_dir, "--model_config", "{}", "--linear_probe", "--output_dir", probe_dir),
     )
     assert json.loads((probe_dir / "config.json").read_text())["architectures"] == [
         "DeepLenseSimCLRForImageClassification"
