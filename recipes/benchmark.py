@@ -4,7 +4,7 @@
     accelerate launch --multi_gpu --num_processes N recipes/benchmark.py --config recipes/configs/study_gpu.yaml
     python recipes/benchmark.py --config recipes/configs/study_gpu_quick.yaml --smoke   # the same plan, tiny, CPU
 
-Each row runs `hf_deeplense.training.finetune`, `pretrain_mae`, `pretrain_simclr` or `anomaly` in this process
+Each row runs `hf_deeplense.training.finetune`, `pretrain_mae`, `pretrain_ssl` or `anomaly` in this process
 (on every process of a multi-process launch: one DDP group for every run); datasets are built once per preset and
 SSL models pre-trained once per preset and seed. Rerunning resumes: rows whose `metrics.json` exists are not run
 again, an interrupted row resumes from its last checkpoint. Writes

@@ -8,16 +8,17 @@ independently for each view. Data: `--dataset` (folder or repo id) or `--simulat
 `max_steps`). Fine-tune the backbone with `recipes/finetune.py --init_from OUTPUT_DIR` (add
 `--linear_probe` for a frozen backbone).
 
-The work is `hf_deeplense.training.pretrain_simclr`; this script runs it and then ends the process group.
+The work is `hf_deeplense.training.pretrain_ssl` (whose `model_type` defaults to `deeplense_simclr`); this script
+runs it and then ends the process group.
 """
 
 from __future__ import annotations
 
-from hf_deeplense.training import end_run, pretrain_simclr
+from hf_deeplense.training import end_run, pretrain_ssl
 
 
 def main(args=None) -> dict[str, float]:
-    metrics = pretrain_simclr(args)
+    metrics = pretrain_ssl(args)
     end_run()  # destroy the process group while Python is fully alive
     return metrics
 

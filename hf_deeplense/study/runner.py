@@ -7,7 +7,7 @@ model sizes and the runs' arguments. :func:`run_study`:
 
 1. builds each preset's dataset once (``build_simulated_dataset``; skipped when built);
 2. pre-trains each SSL model (MAE, SimCLR) once per preset and seed, reused by every fraction;
-3. runs each row in this process: ``finetune``, ``pretrain_mae``, ``pretrain_simclr`` or ``anomaly`` of
+3. runs each row in this process: ``finetune``, ``pretrain_mae``, ``pretrain_ssl`` or ``anomaly`` of
    ``hf_deeplense.training`` with the arguments of a generated ``study_args.yaml`` in the row's folder (the
    recorded command: the function and its arguments, the same as the recipe script's); an interrupted run
    resumes from its last checkpoint. Launched with ``accelerate launch --multi_gpu``, every process runs every
@@ -61,7 +61,7 @@ from ..evaluation.study import (
     plot_auc_vs_fraction,
     results_markdown,
 )
-from ..training import anomaly, finetune, pretrain_mae, pretrain_simclr, pretrain_ssl
+from ..training import anomaly, finetune, pretrain_mae, pretrain_ssl
 
 __all__ = [
     "METHODS",
@@ -124,7 +124,7 @@ PRETRAIN_RECIPES = {
 TASKS: dict[str, Callable[[list[str]], dict[str, float]]] = {
     "finetune": finetune,
     "pretrain_mae": pretrain_mae,
-    "pretrain_simclr": pretrain_simclr,
+    "pretrain_simclr": pretrain_ssl,  # with SimCLR, the default model_type
     "pretrain_ssl": pretrain_ssl,
     "anomaly": anomaly,
 }

@@ -3,7 +3,7 @@
 recipe's command-line arguments and returning its metrics, and the pieces they share (arguments, data, models,
 trainer, artifacts)."""
 
-from .arguments import LensingTrainingArguments, load_config_file, make_training_arguments, parse_recipe_args
+from .arguments import LensingTrainingArguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback, json_safe
 from .domain_adaptation import DomainAdaptArguments, domain_adapt
 from .evaluate import EvaluateArguments, evaluate_checkpoint
@@ -13,11 +13,9 @@ from .pretrain import (
     AnomalyArguments,
     EncoderEvalArguments,
     MAEArguments,
-    SimCLRArguments,
     SSLArguments,
     anomaly,
     pretrain_mae,
-    pretrain_simclr,
     pretrain_ssl,
 )
 from .trainer import end_run
@@ -35,7 +33,6 @@ __all__ = [
     "MAEArguments",
     "MomentumEncoderCallback",
     "SSLArguments",
-    "SimCLRArguments",
     "anomaly",
     "domain_adapt",
     "end_run",
@@ -43,10 +40,7 @@ __all__ = [
     "finetune",
     "json_safe",
     "lens_finding",
-    "load_config_file",
-    "make_training_arguments",
     "parse_recipe_args",
     "pretrain_mae",
-    "pretrain_simclr",
     "pretrain_ssl",
 ]

@@ -20,7 +20,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-__all__ = ["LensingTrainingArguments", "load_config_file", "make_training_arguments", "parse_recipe_args"]
+__all__ = ["LensingTrainingArguments", "load_config_file", "parse_recipe_args"]
 
 
 @dataclass
@@ -70,14 +70,6 @@ class LensingTrainingArguments(TrainingArguments):
             if getattr(self, name) is None:
                 setattr(self, name, value)
         super().__post_init__()
-
-
-def make_training_arguments(output_dir: str, **overrides: Any) -> LensingTrainingArguments:
-    """`LensingTrainingArguments(output_dir, **overrides)`; an unknown field raises a ValueError naming it."""
-    unknown = set(overrides) - {item.name for item in dataclasses.fields(LensingTrainingArguments)}
-    if unknown:
-        raise ValueError(f"unknown TrainingArguments field(s): {sorted(unknown)}")
-    return LensingTrainingArguments(output_dir=output_dir, **overrides)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

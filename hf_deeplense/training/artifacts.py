@@ -19,7 +19,6 @@ import dataclasses
 import json
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +30,10 @@ from ..evaluation.plots import plot_loss_curves
 from ..modelcard import build_model_card
 from .callbacks import json_safe
 
-__all__ = [
-    "RunArtifacts",
-    "arguments_to_dict",
-    "finish_run",
-    "hub_id_or_none",
-    "push_run_to_hub",
-    "take_push_to_hub",
-    "write_run_artifacts",
-]
+__all__ = ["arguments_to_dict", "finish_run", "hub_id_or_none", "push_run_to_hub", "take_push_to_hub"]
 
 # Never published: Trainer checkpoints (optimizer states), tracker folders, temporaries.
 PUBLISH_IGNORE = ["checkpoint-*/**", "runs/**", "wandb/**", "trackio/**", "*.tmp", "training_args.bin"]
-
-
-@dataclass
-class RunArtifacts:
-    """Paths written by `write_run_artifacts`."""
-
-    output_dir: Path
-    metrics: Path
-    run_config: Path
-    model_card: Path
-    plots: dict[str, str] = field(default_factory=dict)
 
 
 def arguments_to_dict(*arguments: Any) -> dict[str, Any]:
@@ -102,39 +82,44 @@ def _card_metrics(metrics: dict[str, float], split: str) -> tuple[dict[str, floa
     return {}, split
 
 
-def write_run_artifacts(
+def finish_run(
     trainer: Trainer,
+    arguments: tuple[Any, ...],
     *,
     task: str,
     metrics: dict[str, float],
+    headline: tuple[str, str] | None = None,
     image_processor: Any | None = None,
     plots: dict[str, str] | None = None,
-    run_config: dict[str, Any] | None = None,
     dataset: str | None = None,
     dataset_split: str = "test",
     description: str = "",
     repo_id: str | None = None,
     base_model: str | None = None,
-) -> RunArtifacts | None:
-    """Save the trainer's model (the best one with `load_best_model_at_end`) and the run's artifacts.
+) -> Path | None:
+    """The end of every run: save the trainer's model (the best one with `load_best_model_at_end`) and the run's
+    artifacts (see the module docstring) to `trainer.args.output_dir`, print the `headline` metric, and publish
+    the folder to `repo_id` when there is one (`push_run_to_hub`).
 
-    Call on every process (the model save synchronises them); files other than the model are written
-    by the main process only, which alone gets the `RunArtifacts` back (others get None).
+    Call on every process (the model save synchronises them); everything else is done by the main process, which
+    alone gets the output folder back (others get None).
 
     Args:
-        trainer: the trained `Trainer`; its `args.output_dir` receives everything.
+        trainer: the trained `Trainer`.
+        arguments: the run's argument dataclasses, written to `run_config.yaml` (`arguments_to_dict`).
         task: `"image-classification"`, `"regression"` or `"pretraining"` (for the model card).
         metrics: final metrics (e.g. `test_auc_macro`), floats.
+        headline: `(label, metrics key)` of the metric printed at the end.
         image_processor: saved next to the weights (`preprocessor_config.json`).
         plots: caption (`_` reads as a space) -> PNG path (absolute, relative to the working directory, or
             relative to the output dir); a loss-curve plot is added. The card links them relative to the output
             dir.
-        run_config: every argument of the run (`arguments_to_dict(model_args, data_args, training_args)`).
         dataset, dataset_split: where `metrics` were computed (a Hub id also goes into the card's `datasets`, a
             local folder only names it); the card's `model-index` lists the `<dataset_split>_*` metrics (or,
             without those, the `eval_*` ones of the validation split).
         description: text under the card's title.
-        repo_id: id shown in the card's loading example (default: the output folder's name).
+        repo_id: the Hub repo the run is published to, also named in the card's loading example (default: the
+            output folder's name, and no publishing).
         base_model: the checkpoint fine-tuned from.
     """
     output_dir = Path(trainer.args.output_dir)
@@ -155,10 +140,9 @@ def write_run_artifacts(
         relative_plots[caption.replace("_", " ")] = absolute.relative_to(output_dir.resolve()).as_posix()
 
     metrics = {key: float(value) for key, value in metrics.items()}
-    metrics_path = output_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(json_safe(metrics), indent=2, sort_keys=True))
-    run_config_path = output_dir / "run_config.yaml"
-    run_config_path.write_text(yaml.safe_dump(run_config or {}, sort_keys=True))
+    (output_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2, sort_keys=True))
+    run_config = arguments_to_dict(*arguments)
+    (output_dir / "run_config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=True))
 
     card_metrics, card_split = _card_metrics(metrics, dataset_split)
     hub_dataset = hub_id_or_none(dataset)
@@ -175,15 +159,13 @@ def write_run_artifacts(
         plots=relative_plots,
         base_model=base_model,
     )
-    card_path = output_dir / "README.md"
-    card.save(str(card_path))
-    return RunArtifacts(
-        output_dir=output_dir,
-        metrics=metrics_path,
-        run_config=run_config_path,
-        model_card=card_path,
-        plots={caption: str(output_dir / path) for caption, path in relative_plots.items()},
-    )
+    card.save(str(output_dir / "README.md"))
+    if headline is not None and headline[1] in metrics:
+        print(f"{headline[0]}: {metrics[headline[1]]:.4f}")
+    print(f"outputs: {output_dir}")
+    if repo_id:
+        print(f"published: {push_run_to_hub(output_dir, repo_id, token=trainer.args.hub_token)}")
+    return output_dir
 
 
 def push_run_to_hub(output_dir: str | os.PathLike, repo_id: str, *, token: str | None = None) -> str:
@@ -201,25 +183,3 @@ def push_run_to_hub(output_dir: str | os.PathLike, repo_id: str, *, token: str |
         commit_message="Upload hf_deeplense run",
     )
     return commit.commit_url
-
-
-def finish_run(
-    trainer: Trainer,
-    arguments: tuple[Any, ...],
-    *,
-    headline: tuple[str, str] | None = None,
-    **artifact_fields: Any,
-) -> RunArtifacts | None:
-    """The end of every run: `write_run_artifacts(trainer, run_config=arguments_to_dict(*arguments),
-    **artifact_fields)`; then the main process prints the `headline` metric (`(label, metrics key)`) and where
-    the outputs are, and publishes them to `repo_id` when there is one (`push_run_to_hub`)."""
-    artifacts = write_run_artifacts(trainer, run_config=arguments_to_dict(*arguments), **artifact_fields)
-    if artifacts is None:
-        return None
-    metrics, repo_id = artifact_fields["metrics"], artifact_fields.get("repo_id")
-    if headline is not None and headline[1] in metrics:
-        print(f"{headline[0]}: {metrics[headline[1]]:.4f}")
-    print(f"outputs: {artifacts.output_dir}")
-    if repo_id:
-        print(f"published: {push_run_to_hub(artifacts.output_dir, repo_id, token=trainer.args.hub_token)}")
-    return artifacts

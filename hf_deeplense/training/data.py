@@ -1,6 +1,5 @@
 """Data for recipes: the shared `DataArguments`, loading splits (a built folder, a Hub/local repo id, or
-on-the-fly simulation), subsetting, the run's image processor and augmentation (`LensingCollator` applies
-them to each batch).
+on-the-fly simulation), subsetting, and the run's image processor.
 """
 
 from __future__ import annotations
@@ -13,13 +12,7 @@ from typing import Any, NamedTuple
 import yaml
 from datasets import DatasetDict
 
-from ..data import (
-    DeviceLensingDataset,
-    LensingAugment,
-    SimulatedLensDataset,
-    check_split_pixels,
-    load_lensing_dataset,
-)
+from ..data import DeviceLensingDataset, SimulatedLensDataset, check_split_pixels, load_lensing_dataset
 from ..data.selection import keep_classes, stratified_head
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
@@ -27,9 +20,7 @@ from ..simulation import get_preset
 __all__ = [
     "DataArguments",
     "as_dict",
-    "batch_image_processor",
     "load_splits",
-    "make_augment",
     "make_image_processor",
     "on_training_device",
     "pretraining_data",
@@ -198,8 +189,8 @@ def make_image_processor(data_args: DataArguments, num_channels: int, image_size
 
 def on_training_device(dataset, data_args: DataArguments, training_args, image_processor: LensImageProcessor):
     """What the Trainer reads of `dataset`: the dataset itself, or with `data_args.data_on_device` a
-    `DeviceLensingDataset` of it (processed once with `image_processor`, on `training_args.device`); its
-    collators then take `batch_image_processor(...)`. None stays None."""
+    `DeviceLensingDataset` of it (processed once with `image_processor`, on `training_args.device`), whose batches
+    are only indexed (`make_trainer`'s collators then process nothing). None stays None."""
     if dataset is None or not data_args.data_on_device:
         return dataset
     if training_args.dataloader_num_workers or training_args.dataloader_pin_memory:
@@ -209,18 +200,3 @@ def on_training_device(dataset, data_args: DataArguments, training_args, image_p
             f"{training_args.dataloader_pin_memory})"
         )
     return DeviceLensingDataset(dataset, image_processor, device=training_args.device)
-
-
-def batch_image_processor(
-    data_args: DataArguments, image_processor: LensImageProcessor
-) -> LensImageProcessor | None:
-    """The processor the Trainer's collators apply to each batch: None with `data_on_device` (the
-    `DeviceLensingDataset` processed every image once), else `image_processor`."""
-    return None if data_args.data_on_device else image_processor
-
-
-def make_augment(data_args: DataArguments) -> LensingAugment | None:
-    """The training augmentation, or None when `augment` is off."""
-    if not data_args.augment:
-        return None
-    return LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)

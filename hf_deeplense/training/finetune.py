@@ -16,30 +16,15 @@ from dataclasses import dataclass, field
 
 from transformers import PreTrainedModel
 
-from ..data import LensingCollator, with_row_index
-from ..data.selection import (
-    class_names_of,
-    finite_target_rows,
-    labelled_subset,
-    target_statistics,
-)
+from ..data.selection import class_names_of, finite_target_rows, labelled_subset, target_statistics
 from ..evaluation.metrics import make_compute_metrics
 from ..evaluation.report import report_classification, report_regression
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import finish_run, hub_id_or_none
-from .callbacks import EvalHistoryJsonCallback
-from .data import (
-    DataArguments,
-    as_dict,
-    batch_image_processor,
-    load_splits,
-    make_augment,
-    make_image_processor,
-    on_training_device,
-)
+from .data import DataArguments, as_dict, load_splits, make_image_processor, on_training_device
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
 from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone
-from .trainer import LensingTrainer, predict_arrays, start_run
+from .trainer import LensingTrainer, make_trainer, predict_arrays, start_run
 
 __all__ = ["FinetuneArguments", "finetune"]
 
@@ -135,26 +120,16 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
             freeze_backbone(model)
         return model
 
-    label_column = recipe_args.target_column if regression else "label"
-    # what the Trainer reads: the splits, or (data_on_device) their images processed once on the device
-    train_input, eval_input, test_input = (
-        on_training_device(dataset, data_args, training_args, processor)
-        for dataset in (with_row_index(train), eval_set, test_set)
-    )
-    batch_processor = batch_image_processor(data_args, processor)
-
-    def make_trainer(arguments: LensingTrainingArguments, model) -> LensingTrainer:
-        return LensingTrainer(
-            model=model,
-            args=arguments,
-            train_dataset=train_input,
-            eval_dataset=eval_input,
-            data_collator=LensingCollator(
-                batch_processor, label_column, make_augment(data_args), seed=arguments.seed
-            ),
-            eval_data_collator=LensingCollator(batch_processor, label_column),
+    def new_trainer(arguments: LensingTrainingArguments, model) -> LensingTrainer:
+        return make_trainer(
+            model,
+            arguments,
+            data_args,
+            processor,
+            train,
+            eval_set,
+            label_column=recipe_args.target_column if regression else "label",
             compute_metrics=make_compute_metrics(recipe_args.task, class_names, [recipe_args.target_column]),
-            callbacks=[EvalHistoryJsonCallback()],
         )
 
     model = make_model({})
@@ -165,17 +140,18 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         model.num_parameters(only_trainable=True),
         model.num_parameters(),
     )
-    trainer = make_trainer(training_args, model)
+    trainer = new_trainer(training_args, model)
     if hpo_args.config is not None:  # an `hpo:` section: Optuna search first, then train with the best values
         initial = copy.deepcopy(model)  # trials of training settings start from copies of the same weights
         searches_model = any(name.startswith(MODEL_PREFIX) for name in hpo_args.config.search_space)
         best_run = run_hyperparameter_search(trainer, hpo_args.config, make_model if searches_model else None)
         training_args, best_overrides = best_run_arguments(training_args, best_run)
-        trainer = make_trainer(training_args, make_model(best_overrides) if best_overrides else initial)
+        trainer = new_trainer(training_args, make_model(best_overrides) if best_overrides else initial)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = trainer.evaluate() if eval_set is not None else {}, {}
     if test_set is not None:
+        test_input = on_training_device(test_set, data_args, training_args, processor)
         predictions, labels, _ = predict_arrays(trainer, test_input, metric_key_prefix=data_args.test_split)
         if trainer.is_world_process_zero():
             output_dir, split = training_args.output_dir, data_args.test_split

@@ -5,13 +5,13 @@
   validation batch are drawn at every evaluation (`plots/reconstructions/`, and TensorBoard when it is a tracker).
   The encoder fine-tunes with `finetune --init_from OUTPUT_DIR`.
 - `pretrain_ssl`: self-supervised pre-training of any registered backbone (`model_config.backbone_config`) by SimCLR,
-  DINO, BYOL or SimSiam (`model_type`); the evaluation is the method's loss on held-out views. `pretrain_simclr` is
-  the same run with SimCLR's defaults. DINO's teacher and BYOL's target follow their online network through
+  DINO, BYOL or SimSiam (`model_type`, SimCLR by default); the evaluation is the method's loss on held-out views.
+  DINO's teacher and BYOL's target follow their online network through
   `MomentumEncoderCallback`; `num_local_crops` / `global_crop_scale` give DINO's multi-crop views.
 - `anomaly`: an MAE trained on the `normal_class` images only; its reconstruction error
   (`model.anomaly_score`) scores the test split, reported as ROC AUCs against the other classes.
 
-`pretrain_mae` and `pretrain_ssl` (so `pretrain_simclr`) also take `EncoderEvalArguments`: `--knn_eval true` ends the run
+`pretrain_mae` and `pretrain_ssl` also take `EncoderEvalArguments`: `--knn_eval true` ends the run
 with a kNN classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
 (`evaluation.evaluate_encoder`). `hf_deeplense.study.evaluate_pretrained` does the same on a saved checkpoint.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel
 
-from ..data import LensingAugment, LensingCollator, MultiCropTransform, with_row_index
+from ..data import LensingAugment, LensingCollator, MultiCropTransform
 from ..data.selection import class_names_of, keep_classes
 from ..evaluation import evaluate_encoder
 from ..evaluation.inference import anomaly_scores
@@ -34,29 +34,18 @@ from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .artifacts import finish_run
-from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback
-from .data import (
-    DataArguments,
-    as_dict,
-    batch_image_processor,
-    load_splits,
-    make_augment,
-    make_image_processor,
-    on_training_device,
-    pretraining_data,
-)
+from .callbacks import ImageLoggingCallback, MomentumEncoderCallback
+from .data import DataArguments, as_dict, load_splits, make_image_processor, pretraining_data
 from .modeling import build_pretraining_model
-from .trainer import LensingTrainer, start_run
+from .trainer import make_trainer, start_run
 
 __all__ = [
     "AnomalyArguments",
     "EncoderEvalArguments",
     "MAEArguments",
     "SSLArguments",
-    "SimCLRArguments",
     "anomaly",
     "pretrain_mae",
-    "pretrain_simclr",
     "pretrain_ssl",
 ]
 
@@ -105,9 +94,6 @@ class SSLArguments:
     )
 
 
-SimCLRArguments = SSLArguments  # `pretrain_simclr` takes the same arguments
-
-
 @dataclass
 class EncoderEvalArguments:
     knn_eval: bool = field(
@@ -141,34 +127,6 @@ def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: i
     model = build_pretraining_model(model_args.model_type, config)
     logger.info("%s with %d parameters", type(model).__name__, model.num_parameters())
     return model
-
-
-def _train(
-    model, data_args, training_args, processor, train, eval_set, collator, eval_collator=None, callbacks=()
-) -> LensingTrainer:
-    """A `LensingTrainer` of the run (the splits placed by `on_training_device`), trained (resumed from
-    `resume_from_checkpoint` when set)."""
-    trainer = LensingTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=on_training_device(with_row_index(train), data_args, training_args, processor),
-        eval_dataset=on_training_device(eval_set, data_args, training_args, processor),
-        data_collator=collator,
-        eval_data_collator=eval_collator,
-        callbacks=[EvalHistoryJsonCallback(), *callbacks],
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    return trainer
-
-
-def _train_mae(model, data_args, training_args, processor, train, eval_set, callbacks=()) -> LensingTrainer:
-    """`_train` of an MAE: augmented unlabelled batches, plain evaluation batches."""
-    batch_processor = batch_image_processor(data_args, processor)
-    collator = LensingCollator(batch_processor, None, make_augment(data_args), seed=training_args.seed)
-    eval_collator = LensingCollator(batch_processor, label_column=None)
-    return _train(
-        model, data_args, training_args, processor, train, eval_set, collator, eval_collator, callbacks
-    )
 
 
 def _check_knn_eval(knn_args: EncoderEvalArguments, data_args: DataArguments) -> None:
@@ -230,7 +188,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     model = _mae(mae_args, processor, num_channels)
 
     eval_collator = LensingCollator(processor, label_column=None)
-    callbacks, fixed_batch = [], None  # `_train` adds EvalHistoryJsonCallback first
+    callbacks, fixed_batch = [], None
     if eval_set is not None and len(eval_set):
         fixed_batch = eval_collator(
             [eval_set[i] for i in range(min(mae_args.num_reconstructions, len(eval_set)))]
@@ -242,7 +200,8 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
                 name="mae",
             )
         )
-    trainer = _train_mae(model, data_args, training_args, processor, train, eval_set, callbacks)
+    trainer = make_trainer(model, training_args, data_args, processor, train, eval_set, callbacks=callbacks)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = {}, {}
     if eval_set is not None:
@@ -294,28 +253,20 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
         raise ValueError(
             f"num_local_crops: {type(model).__name__} takes two views only (local crops are DINO's)"
         )
-    batch_processor = batch_image_processor(data_args, processor)
     if ssl_args.num_local_crops or ssl_args.global_crop_scale is not None:
-        multi_crop = MultiCropTransform(
-            ssl_args.num_local_crops,
-            ssl_args.global_crop_scale or (0.4, 1.0),
-            ssl_args.local_crop_scale,
-            augment,
-        )
-        collator = LensingCollator(batch_processor, None, multi_crop=multi_crop, seed=training_args.seed)
+        crop_scale = ssl_args.global_crop_scale or (0.4, 1.0)
+        views = {
+            "multi_crop": MultiCropTransform(
+                ssl_args.num_local_crops, crop_scale, ssl_args.local_crop_scale, augment
+            )
+        }
     else:
-        collator = LensingCollator(batch_processor, None, augment, two_views=True, seed=training_args.seed)
+        views = {"augment": augment, "two_views": True}
     callbacks = [MomentumEncoderCallback()] if hasattr(model, "momentum_pairs") else []
-    trainer = _train(
-        model,
-        data_args,
-        training_args,
-        processor,
-        train,
-        with_row_index(eval_set),
-        collator,
-        callbacks=callbacks,
+    trainer = make_trainer(
+        model, training_args, data_args, processor, train, eval_set, views=views, callbacks=callbacks
     )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
     _finish_pretraining(
@@ -329,12 +280,6 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
         repo_id=publish_to,
     )
     return metrics
-
-
-def pretrain_simclr(args: Sequence[str] | None = None) -> dict[str, float]:
-    """SimCLR pre-training of a backbone: `pretrain_ssl` (whose `model_type` defaults to `deeplense_simclr`).
-    Returns the final metrics (`eval_loss`: the NT-Xent loss of held-out views)."""
-    return pretrain_ssl(args)
 
 
 def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
@@ -357,7 +302,8 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
     processor = make_image_processor(data_args, num_channels, image_size)
     model = _mae(anomaly_args, processor, num_channels)
     logger.info("training on %d %s images", len(train), anomaly_args.normal_class)
-    trainer = _train_mae(model, data_args, training_args, processor, train, eval_set)
+    trainer = make_trainer(model, training_args, data_args, processor, train, eval_set)
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
     metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}
     if trainer.is_world_process_zero():

@@ -1,24 +1,26 @@
 """`LensingTrainer`: a `transformers.Trainer` that reads `datasets.Dataset` batches with one vectorised gather
-(`BatchedLensingDataset`) and evaluates with a collator of its own (no training augmentation), plus prediction
-helpers."""
+(`BatchedLensingDataset`) and evaluates with a collator of its own (no training augmentation); `make_trainer`, the
+trainer of a recipe run; the start and end of a run."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from accelerate import PartialState
 from datasets import Dataset
 from torch.utils.data import DataLoader
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import enable_full_determinism
 
-from ..data import BatchedLensingDataset
+from ..data import BatchedLensingDataset, LensingAugment, LensingCollator, with_row_index
 from .artifacts import take_push_to_hub
+from .callbacks import EvalHistoryJsonCallback
+from .data import DataArguments, on_training_device
 
-__all__ = ["LensingTrainer", "end_run", "predict_arrays", "start_run"]
+__all__ = ["LensingTrainer", "end_run", "make_trainer", "predict_arrays", "start_run"]
 
 
 class LensingTrainer(Trainer):
@@ -91,6 +93,53 @@ class LensingTrainer(Trainer):
         if args.dataloader_persistent_workers:
             self._evaluation_loaders[id(dataset)] = loader
         return loader
+
+
+def make_trainer(
+    model,
+    training_args: TrainingArguments,
+    data_args: DataArguments,
+    image_processor,
+    train,
+    eval_set,
+    *,
+    label_column: str | None = None,
+    views: dict[str, Any] | None = None,
+    compute_metrics: Callable | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> LensingTrainer:
+    """The `LensingTrainer` of a recipe run, which writes every evaluation to `eval_history.json`.
+
+    Training batches are `LensingCollator`s of `label_column` with the run's augmentation (`data_args.augment`,
+    `max_shift`, `noise_std`), seeded by `training_args.seed` and each row's index; evaluation batches are not
+    augmented. `views`, the `augment` / `two_views` / `multi_crop` arguments of a `LensingCollator`, give a
+    self-supervised method's views instead, for the training and the held-out evaluation batches alike.
+
+    Every batch is processed by `image_processor`, or with `data_args.data_on_device` the splits' images once
+    (`on_training_device`), and batches are only indexed and augmented on the training device.
+    """
+    # with data_on_device the DeviceLensingDataset processed every image once
+    batch_processor = None if data_args.data_on_device else image_processor
+    if views is None:
+        augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+        augment = augment if data_args.augment else None
+        collator = LensingCollator(batch_processor, label_column, augment, seed=training_args.seed)
+        eval_collator = LensingCollator(batch_processor, label_column)
+    else:
+        collator = eval_collator = LensingCollator(
+            batch_processor, label_column, seed=training_args.seed, **views
+        )
+        eval_set = with_row_index(eval_set)  # held-out views drawn as the training views are
+    return LensingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=on_training_device(with_row_index(train), data_args, training_args, image_processor),
+        eval_dataset=on_training_device(eval_set, data_args, training_args, image_processor),
+        data_collator=collator,
+        eval_data_collator=eval_collator,
+        compute_metrics=compute_metrics,
+        callbacks=[EvalHistoryJsonCallback(), *callbacks],
+    )
 
 
 def predict_arrays(

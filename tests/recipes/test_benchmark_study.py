@@ -25,7 +25,6 @@ from hf_deeplense.training import (
     FinetuneArguments,
     LensingTrainingArguments,
     MAEArguments,
-    SimCLRArguments,
     SSLArguments,
     parse_recipe_args,
 )
@@ -279,7 +278,7 @@ def assert_every_recipe_accepts_its_arguments(config, rows, preset, tmp_path):
         "finetune": FinetuneArguments,
         "anomaly": AnomalyArguments,
         "pretrain_mae": MAEArguments,
-        "pretrain_simclr": SimCLRArguments,
+        "pretrain_simclr": SSLArguments,
         "pretrain_ssl": SSLArguments,
     }
     kinds = [kind for kind in ("mae", "simclr", "dino", "byol", "simsiam") if kind in config["models"]]

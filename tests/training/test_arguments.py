@@ -7,7 +7,6 @@ import yaml
 
 from hf_deeplense.training.arguments import (
     LensingTrainingArguments,
-    make_training_arguments,
     parse_recipe_args,
 )
 
@@ -65,11 +64,11 @@ def test_unknown_config_key_names_file_and_key(tmp_path):
         parse_recipe_args((ModelArguments,), ["--config", str(tmp_path / "missing.yaml")])
 
 
-def test_make_training_arguments(tmp_path):
-    args = make_training_arguments(str(tmp_path), learning_rate=0.1)
+def test_lensing_training_arguments(tmp_path):
+    args = LensingTrainingArguments(str(tmp_path), learning_rate=0.1)
     assert args.learning_rate == 0.1 and args.remove_unused_columns is False
-    with pytest.raises(ValueError, match="learning_rat"):
-        make_training_arguments(str(tmp_path), learning_rat=0.1)
+    with pytest.raises(TypeError, match="learning_rat"):
+        LensingTrainingArguments(str(tmp_path), learning_rat=0.1)
 
 
 @pytest.mark.parametrize(
@@ -92,12 +91,13 @@ def test_persistent_workers_whenever_there_are_workers(tmp_path, config, command
     assert training_args.dataloader_persistent_workers is expected
 
 
-def test_make_training_arguments_persistent_workers(tmp_path):
+def test_lensing_training_arguments_persistent_workers(tmp_path):
     assert (
-        make_training_arguments(str(tmp_path), dataloader_num_workers=2).dataloader_persistent_workers is True
+        LensingTrainingArguments(str(tmp_path), dataloader_num_workers=2).dataloader_persistent_workers
+        is True
     )
-    explicit = make_training_arguments(
+    explicit = LensingTrainingArguments(
         str(tmp_path), dataloader_num_workers=2, dataloader_persistent_workers=False
     )
     assert explicit.dataloader_persistent_workers is False
-    assert make_training_arguments(str(tmp_path)).dataloader_persistent_workers is False
+    assert LensingTrainingArguments(str(tmp_path)).dataloader_persistent_workers is False

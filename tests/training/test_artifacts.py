@@ -7,13 +7,8 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification, Tr
 
 from hf_deeplense.data import LensingCollator
 from hf_deeplense.testing_utils import local_hub
-from hf_deeplense.training.arguments import make_training_arguments
-from hf_deeplense.training.artifacts import (
-    arguments_to_dict,
-    push_run_to_hub,
-    take_push_to_hub,
-    write_run_artifacts,
-)
+from hf_deeplense.training.arguments import LensingTrainingArguments
+from hf_deeplense.training.artifacts import finish_run, push_run_to_hub, take_push_to_hub
 from hf_deeplense.training.data import DataArguments, load_splits, make_image_processor
 from hf_deeplense.training.modeling import build_model
 
@@ -26,7 +21,7 @@ TINY_VIT = {
 }
 
 
-def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dataset):
+def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dataset, capsys):
     data_args = DataArguments(dataset=str(random_lensing_dataset))
     splits = load_splits(data_args)
     names = ["no_sub", "cdm", "axion"]
@@ -34,7 +29,7 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
         "classification", model_type="deeplense_vit", config_overrides=TINY_VIT, class_names=names
     )
     processor = make_image_processor(data_args, num_channels=1, image_size=16)
-    args = make_training_arguments(
+    args = LensingTrainingArguments(
         str(tmp_path / "run"),
         max_steps=2,
         per_device_train_batch_size=8,
@@ -49,30 +44,37 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
     )
     trainer.train()
     trainer.save_model(str(tmp_path / "run" / "checkpoint-2"))  # a checkpoint folder is never published
-    artifacts = write_run_artifacts(
-        trainer,
-        task="image-classification",
-        metrics={
-            "test_auc_macro": 0.75,
-            "test_accuracy": float("nan"),
-            "test_runtime": 0.1,
-            "eval_loss": 1.0,
-        },
-        image_processor=processor,
-        run_config=arguments_to_dict(data_args, args),
-        dataset="org/tiny-data",
-        repo_id="org/tiny-run",
-    )
-    out = tmp_path / "run"
+    with local_hub(tmp_path / "hub") as hub:
+        out = finish_run(
+            trainer,
+            (data_args, args),
+            task="image-classification",
+            metrics={
+                "test_auc_macro": 0.75,
+                "test_accuracy": float("nan"),
+                "test_runtime": 0.1,
+                "eval_loss": 1.0,
+            },
+            headline=("test AUC", "test_auc_macro"),
+            image_processor=processor,
+            dataset="org/tiny-data",
+            repo_id="org/tiny-run",
+        )
+        files = hub.list_files("org/tiny-run")
+        assert {"model.safetensors", "README.md", "metrics.json", "plots/loss_curves.png"} <= set(files)
+        assert not any(name.startswith("checkpoint-") for name in files)
+    assert out == tmp_path / "run"
+    printed = capsys.readouterr().out
+    assert f"\ntest AUC: 0.7500\noutputs: {out}\npublished: https://huggingface.co/org/tiny-run/commit/" in printed
     assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
-    assert json.loads(artifacts.metrics.read_text()) == {
+    assert json.loads((out / "metrics.json").read_text()) == {
         "test_accuracy": None,
         "test_auc_macro": 0.75,
         "test_runtime": 0.1,
         "eval_loss": 1.0,
     }
-    assert yaml.safe_load(artifacts.run_config.read_text())["dataset"] == str(random_lensing_dataset)
-    card = artifacts.model_card.read_text()
+    assert yaml.safe_load((out / "run_config.yaml").read_text())["dataset"] == str(random_lensing_dataset)
+    card = (out / "README.md").read_text()
     assert "plots/loss_curves.png" in card
     # the model-index holds the test metrics (prefix dropped), no timings, no NaN, no eval metrics
     header = yaml.safe_load(card.split("---")[1])
@@ -89,10 +91,7 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
     )
 
     with local_hub(tmp_path / "hub") as hub:
-        push_run_to_hub(out, "org/tiny-run")
-        files = hub.list_files("org/tiny-run")
-        assert {"model.safetensors", "README.md", "metrics.json", "plots/loss_curves.png"} <= set(files)
-        assert not any(name.startswith("checkpoint-") for name in files)
+        push_run_to_hub(out, "org/tiny-run")  # publishing again
         from_hub = AutoModelForImageClassification.from_pretrained("org/tiny-run")
         assert AutoImageProcessor.from_pretrained("org/tiny-run").size == 16
         np.testing.assert_allclose(
@@ -109,7 +108,7 @@ def test_card_links_plots_relative_to_the_output_dir(tmp_path, monkeypatch, rand
     model = build_model(
         "classification", model_type="deeplense_vit", config_overrides=TINY_VIT, class_names=list("abc")
     )
-    args = make_training_arguments(
+    args = LensingTrainingArguments(
         "outputs/run", max_steps=1, per_device_train_batch_size=4, disable_tqdm=True
     )
     processor = make_image_processor(data_args, num_channels=1, image_size=16)
@@ -122,8 +121,8 @@ def test_card_links_plots_relative_to_the_output_dir(tmp_path, monkeypatch, rand
     trainer.train()
     from_cwd = plot_loss_curves([], "outputs/run/plots/a.png")  # relative to the working directory
     plot_loss_curves([], "outputs/run/plots/b.png")
-    artifacts = write_run_artifacts(
-        trainer, task="image-classification", metrics={}, plots={"a": from_cwd, "b": "plots/b.png"}
+    out = finish_run(
+        trainer, (args,), task="image-classification", metrics={}, plots={"a": from_cwd, "b": "plots/b.png"}
     )
-    card = artifacts.model_card.read_text()
+    card = (out / "README.md").read_text()
     assert "](plots/a.png)" in card and "](plots/b.png)" in card and "outputs/run/plots" not in card

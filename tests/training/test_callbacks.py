@@ -7,7 +7,7 @@ from torch import nn
 from transformers import Trainer
 from transformers.modeling_outputs import ImageClassifierOutput
 
-from hf_deeplense.training.arguments import make_training_arguments
+from hf_deeplense.training.arguments import LensingTrainingArguments
 from hf_deeplense.training.callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
 
 
@@ -37,7 +37,7 @@ def test_eval_history_and_image_callbacks(tmp_path):
         return path
 
     image_callback = ImageLoggingCallback(make_figure, subdir="recon", name="weights")
-    args = make_training_arguments(
+    args = LensingTrainingArguments(
         str(tmp_path),
         max_steps=6,
         per_device_train_batch_size=4,

@@ -9,17 +9,11 @@ import pytest
 import torch
 
 from hf_deeplense import DeepLenseViTConfig, DeepLenseViTForImageClassification
-from hf_deeplense.data import DeviceLensingDataset, LensingAugment, LensingCollator, with_row_index
+from hf_deeplense.data import DeviceLensingDataset, LensingAugment, with_row_index
 from hf_deeplense.training import finetune, pretrain_mae
-from hf_deeplense.training.arguments import make_training_arguments
-from hf_deeplense.training.data import (
-    DataArguments,
-    batch_image_processor,
-    load_splits,
-    make_image_processor,
-    on_training_device,
-)
-from hf_deeplense.training.trainer import LensingTrainer
+from hf_deeplense.training.arguments import LensingTrainingArguments
+from hf_deeplense.training.data import DataArguments, load_splits, make_image_processor, on_training_device
+from hf_deeplense.training.trainer import make_trainer
 
 CONFIGS = Path(__file__).resolve().parents[2] / "recipes" / "configs"
 
@@ -41,33 +35,27 @@ def _batches(loader) -> list[dict[str, torch.Tensor]]:
     return [dict(batch) for batch in loader]
 
 
-def _trainer(data_args, splits, tmp_path, augment):
-    """A LensingTrainer as `finetune` builds it (8 px inputs: the processor resizes the 16 px images)."""
+def _trainer(data_args, splits, tmp_path):
+    """The LensingTrainer of a `finetune` run (8 px inputs: the processor resizes the 16 px images)."""
     processor = make_image_processor(data_args, num_channels=1, image_size=16)
-    args = make_training_arguments(
+    args = LensingTrainingArguments(
         str(tmp_path), per_device_train_batch_size=7, per_device_eval_batch_size=5, seed=5, report_to="none"
     )
-    batch_processor = batch_image_processor(data_args, processor)
-    return LensingTrainer(
-        model=_tiny_model(),
-        args=args,
-        train_dataset=on_training_device(with_row_index(splits["train"]), data_args, args, processor),
-        eval_dataset=on_training_device(splits["validation"], data_args, args, processor),
-        data_collator=LensingCollator(batch_processor, augment=augment, seed=3),
-        eval_data_collator=LensingCollator(batch_processor),
+    return make_trainer(
+        _tiny_model(), args, data_args, processor, splits["train"], splits["validation"], label_column="label"
     )
 
 
-@pytest.mark.parametrize("augment", [None, LensingAugment(max_shift=2, noise_std=0.1)])
+@pytest.mark.parametrize("augment", [{"augment": False}, {"augment": True, "max_shift": 2, "noise_std": 0.1}])
 def test_on_device_batches_equal_the_default_paths(random_lensing_dataset, tmp_path, augment):
     """Same seed: every training batch of an epoch (shuffle order, resize + min-max, D4 + shift + noise) and every
     evaluation batch are equal, value for value; on the device path the images are processed once."""
-    options = {"dataset": str(random_lensing_dataset), "image_size": 8}
+    options = {"dataset": str(random_lensing_dataset), "image_size": 8, **augment}
     default_args, device_args = DataArguments(**options), DataArguments(**options, data_on_device=True)
     splits = load_splits(default_args)
     default, on_device = (
-        _trainer(default_args, splits, tmp_path, augment),
-        _trainer(device_args, splits, tmp_path, augment),
+        _trainer(default_args, splits, tmp_path),
+        _trainer(device_args, splits, tmp_path),
     )
     assert isinstance(on_device.train_dataset, DeviceLensingDataset)
     assert on_device.data_collator.image_processor is None  # batches are only indexed and augmented
@@ -116,7 +104,7 @@ def test_data_on_device_needs_main_process_loading(random_lensing_dataset, tmp_p
     processor = make_image_processor(data_args, num_channels=1, image_size=16)
     train = load_splits(data_args)["train"]
     for name, value in (("dataloader_num_workers", 2), ("dataloader_pin_memory", True)):
-        args = make_training_arguments(str(tmp_path), report_to="none")
+        args = LensingTrainingArguments(str(tmp_path), report_to="none")
         setattr(args, name, value)  # transformers turns pinning off without a GPU: set it as a GPU run has it
         with pytest.raises(ValueError, match="dataloader_num_workers 0 and dataloader_pin_memory false"):
             on_training_device(train, data_args, args, processor)

@@ -1,4 +1,4 @@
-"""`--knn_eval` at the end of `pretrain_simclr` / `pretrain_mae`, and `evaluate_pretrained` (kNN + linear probe) on
+"""`--knn_eval` at the end of `pretrain_ssl` (SimCLR) / `pretrain_mae`, and `evaluate_pretrained` (kNN + linear probe) on
 the saved checkpoint, in-process on the tiny random dataset."""
 
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from hf_deeplense.evaluation import evaluate_encoder
 from hf_deeplense.study import evaluate_pretrained
-from hf_deeplense.training import pretrain_mae, pretrain_simclr
+from hf_deeplense.training import pretrain_mae, pretrain_ssl
 
 CONFIGS = Path(__file__).resolve().parents[2] / "recipes" / "configs"
 KNN_KEYS = {"knn_test_accuracy", "knn_test_auc_macro", "knn_test_auc_micro", "knn_test_auc_cdm"}
@@ -16,7 +16,7 @@ KNN_KEYS = {"knn_test_accuracy", "knn_test_auc_macro", "knn_test_auc_micro", "kn
 
 @pytest.mark.parametrize(
     "pretrain, config",
-    [(pretrain_simclr, "tiny_simclr.yaml"), (pretrain_mae, "tiny_mae.yaml")],
+    [(pretrain_ssl, "tiny_simclr.yaml"), (pretrain_mae, "tiny_mae.yaml")],
     ids=["simclr", "mae"],
 )
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_pretraining_with_knn_eval_writes_knn_metrics_and_the_embedding_map(
 
 def test_knn_eval_needs_a_dataset(tmp_path):
     with pytest.raises(ValueError, match="--knn_eval needs --dataset"):
-        pretrain_simclr(
+        pretrain_ssl(
             [
                 *("--config", str(CONFIGS / "tiny_simclr.yaml"), "--simulate", "model_ii"),
                 *("--output_dir", str(tmp_path / "run"), "--knn_eval", "true"),
@@ -58,7 +58,7 @@ def test_knn_eval_needs_a_dataset(tmp_path):
 @pytest.mark.slow
 def test_evaluate_pretrained_adds_a_linear_probe(random_lensing_dataset, tmp_path):
     checkpoint = tmp_path / "simclr"
-    pretrain_simclr(
+    pretrain_ssl(
         [
             *("--config", str(CONFIGS / "tiny_simclr.yaml"), "--dataset", str(random_lensing_dataset)),
             *("--output_dir", str(checkpoint), "--max_steps", "2"),

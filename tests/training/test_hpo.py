@@ -11,7 +11,7 @@ from hf_deeplense.models.equivariant import (
     DeepLenseEquivariantConfig,
     DeepLenseEquivariantForImageClassification,
 )
-from hf_deeplense.training import make_training_arguments, parse_recipe_args
+from hf_deeplense.training import LensingTrainingArguments, parse_recipe_args
 from hf_deeplense.training.hpo import HPOArguments, HPOConfig, best_run_arguments, run_hyperparameter_search
 
 SEARCH = {
@@ -77,7 +77,7 @@ def frozen_heap():
 
 def test_tiny_search_runs_trials_and_applies_best(tmp_path, frozen_heap):
     recorder = RecordArgs()
-    args = make_training_arguments(
+    args = LensingTrainingArguments(
         str(tmp_path),
         max_steps=3,
         per_device_train_batch_size=8,
@@ -123,7 +123,7 @@ def test_tiny_search_runs_trials_and_applies_best(tmp_path, frozen_heap):
 
 
 def test_model_parameters_need_build_model(tmp_path):
-    args = make_training_arguments(str(tmp_path), max_steps=1)
+    args = LensingTrainingArguments(str(tmp_path), max_steps=1)
     trainer = Trainer(model=build_model({}), args=args, train_dataset=TinyLensSet(8, 0))
     with pytest.raises(ValueError, match="build_model"):
         run_hyperparameter_search(trainer, SEARCH)
@@ -131,7 +131,7 @@ def test_model_parameters_need_build_model(tmp_path):
 
 def test_search_refused_with_several_processes(tmp_path, monkeypatch):
     """The search runs in one process: under DDP the other ranks would follow rank 0's trials in lockstep."""
-    args = make_training_arguments(str(tmp_path), max_steps=1)
+    args = LensingTrainingArguments(str(tmp_path), max_steps=1)
     trainer = Trainer(model=build_model({}), args=args, train_dataset=TinyLensSet(8, 0))
     monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
     with pytest.raises(ValueError, match="runs in one process, not 2"):

@@ -11,7 +11,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState
 
 from hf_deeplense.models.byol import DeepLenseBYOLModel
 from hf_deeplense.models.dino import DeepLenseDINOModel
-from hf_deeplense.training.arguments import make_training_arguments
+from hf_deeplense.training.arguments import LensingTrainingArguments
 from hf_deeplense.training.callbacks import MomentumEncoderCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
@@ -92,7 +92,7 @@ def test_a_trainer_run_updates_the_teacher_after_every_step(tmp_path):
         for image in torch.randn(32, 1, 32, 32, generator=generator)
     ]
     recorder = RecordOnline()
-    args = make_training_arguments(
+    args = LensingTrainingArguments(
         str(tmp_path), max_steps=4, per_device_train_batch_size=8, save_strategy="no", report_to="none"
     )
     trainer = Trainer(

@@ -6,7 +6,7 @@ from transformers import Trainer
 
 from hf_deeplense import DeepLenseViTConfig, DeepLenseViTForImageClassification
 from hf_deeplense.data import BatchedLensingDataset, LensingAugment, LensingCollator, with_row_index
-from hf_deeplense.training.arguments import make_training_arguments
+from hf_deeplense.training.arguments import LensingTrainingArguments
 from hf_deeplense.training.data import DataArguments, load_splits, make_image_processor
 from hf_deeplense.training.trainer import LensingTrainer
 
@@ -35,7 +35,7 @@ def test_batched_reads_give_the_stock_trainers_batches(random_lensing_dataset, t
     processor = make_image_processor(DataArguments(dataset="x"), num_channels=1, image_size=16)
     collator = LensingCollator(processor, augment=LensingAugment() if augment else None, seed=3)
     eval_collator = LensingCollator(processor)
-    args = make_training_arguments(str(tmp_path), per_device_train_batch_size=7, seed=5, report_to="none")
+    args = LensingTrainingArguments(str(tmp_path), per_device_train_batch_size=7, seed=5, report_to="none")
     assert not args.remove_unused_columns  # the house default that enables batched reads
 
     def make(trainer_class):
@@ -74,13 +74,13 @@ def test_batched_reads_give_the_stock_trainers_batches(random_lensing_dataset, t
 
 def test_stock_path_when_columns_are_removed(random_lensing_dataset, tmp_path):
     splits = load_splits(DataArguments(dataset=str(random_lensing_dataset)))
-    args = make_training_arguments(str(tmp_path), remove_unused_columns=True, report_to="none")
+    args = LensingTrainingArguments(str(tmp_path), remove_unused_columns=True, report_to="none")
     trainer = LensingTrainer(model=_tiny_model(), args=args, train_dataset=splits["train"])
     assert not isinstance(trainer.get_train_dataloader().dataset, BatchedLensingDataset)
 
 
 def test_floating_point_ops_equal_the_stock_estimate(tmp_path):
-    args = make_training_arguments(str(tmp_path), report_to="none")
+    args = LensingTrainingArguments(str(tmp_path), report_to="none")
     model = _tiny_model()
     trainer, stock = LensingTrainer(model=model, args=args), Trainer(model=model, args=args)
     inputs = {"pixel_values": torch.zeros(5, 1, 16, 16)}
