@@ -333,6 +333,7 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     series: dict[str, dict[str, list[tuple[float, float, float]]]] = defaultdict(lambda: defaultdict(list))
     for group in table:
@@ -349,7 +350,8 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
         return None
     columns = min(3, len(series))
     rows = -(-len(series) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
+    # a 2-inch column on the right holds one legend for every panel (the panels' own would hide their curves)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns + 2, 4 * rows), squeeze=False)
     for axis in axes.flat[len(series) :]:
         axis.set_visible(False)
     counted = {group["preset"] for group in table if group.get("label_count")}
@@ -357,20 +359,18 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
     every_method = sorted({method for methods in series.values() for method in methods})
     # a method's colour is the same in every panel
     colour = {method: colours[index % len(colours)] for index, method in enumerate(every_method)}
+    style = {  # dashed: the shortcut every network must beat
+        method: {
+            "marker": "o",
+            "color": colour[method],
+            "linestyle": "--" if method == "radial_profile" else "-",
+        }
+        for method in every_method
+    }
     for axis, (preset, methods) in zip(axes.flat, sorted(series.items())):
         for method, points in sorted(methods.items()):
             fractions, means, stds = (np.array(column) for column in zip(*points))
-            style = "--" if method == "radial_profile" else "-"  # the shortcut every network must beat
-            axis.errorbar(
-                fractions,
-                means,
-                yerr=stds,
-                marker="o",
-                capsize=3,
-                linestyle=style,
-                color=colour[method],
-                label=method,
-            )
+            axis.errorbar(fractions, means, yerr=stds, capsize=3, label=method, **style[method])
         axis.set_xscale("log")
         axis.set_xlabel("labelled training images" if preset in counted else "label fraction")
         if preset in counted:  # the counts themselves as ticks (300, 600, 1200), not powers of ten
@@ -380,8 +380,9 @@ def plot_auc_vs_fraction(table: Sequence[dict[str, Any]], path: str | os.PathLik
         axis.set_ylabel("test macro AUC")
         axis.set_title(preset)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1 - 2 / figure.get_figwidth(), 1))
+    handles = [Line2D([], [], label=method, **style[method]) for method in every_method]
+    figure.legend(handles=handles, loc="center right", fontsize=8, title="method")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)

@@ -500,8 +500,9 @@ def test_the_plot_has_a_panel_per_preset_with_several_label_fractions_three_a_ro
     for rows in (curves, curves + single, curves[:12]):
         path = plot_auc_vs_fraction(aggregate_rows(rows), tmp_path / f"plot{len(sizes)}.png")
         sizes.append(Image.open(path).size)
-    # 4 curves: 2 rows of 3 panels (5 x 4 in each, 120 dpi); the 100 %-only presets add none; 2 curves: 1 row of 2
-    assert sizes == [(1800, 960), (1800, 960), (1200, 480)]
+    # 4 curves: 2 rows of 3 panels (5 x 4 in each, 120 dpi) and the legend's 2 in; the 100 %-only presets add none;
+    # 2 curves: 1 row of 2
+    assert sizes == [(2040, 960), (2040, 960), (1440, 480)]
     assert plot_auc_vs_fraction(aggregate_rows(single), tmp_path / "none.png") is None
 
 
@@ -528,6 +529,31 @@ def test_a_method_has_one_colour_in_every_panel_of_the_plot(tmp_path, monkeypatc
     vit = {colour for label, colour in drawn if label == "vit"}
     hybrid = {colour for label, colour in drawn if label == "hybrid"}
     assert len(drawn) == 3 and len(vit) == 1 and vit != hybrid
+
+
+def test_the_plot_has_one_legend_beside_the_panels_naming_every_method_once(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from hf_deeplense.evaluation.study import plot_auc_vs_fraction
+
+    legends = []
+    figure_legend = Figure.legend
+
+    def record(self, *args, **kwargs):
+        legends.append([(handle.get_label(), handle.get_linestyle()) for handle in kwargs["handles"]])
+        return figure_legend(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "legend", record)
+    monkeypatch.setattr(Axes, "legend", lambda *args, **kwargs: pytest.fail("a panel drew its own legend"))
+    rows = [
+        {**_row(method, fraction, 0, auc_macro=0.7), "preset": preset}
+        for preset, methods in (("a", ("vit", "radial_profile")), ("b", ("hybrid", "vit")))
+        for method in methods
+        for fraction in (0.1, 1.0)
+    ]
+    plot_auc_vs_fraction(aggregate_rows(rows), tmp_path / "plot.png")
+    assert legends == [[("hybrid", "-"), ("radial_profile", "--"), ("vit", "-")]]
 
 
 def test_a_study_hands_the_garbage_collector_back_as_it_found_it(tmp_path):
