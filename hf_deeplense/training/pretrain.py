@@ -6,13 +6,13 @@
   The encoder fine-tunes with `finetune --init_from OUTPUT_DIR`.
 - `pretrain_ssl`: self-supervised pre-training of any registered backbone (`model_config.backbone_config`) by SimCLR,
   DINO, BYOL or SimSiam (`model_type`, SimCLR by default); the evaluation is the method's loss on held-out views.
-  DINO's teacher and BYOL's target follow their online network through
-  `MomentumEncoderCallback`; `num_local_crops` / `global_crop_scale` give DINO's multi-crop views.
+  DINO's teacher and BYOL's target follow their online network through `MomentumEncoderCallback`;
+  `num_local_crops` / `global_crop_scale` give DINO's multi-crop views.
 - `anomaly`: an MAE trained on the `normal_class` images only; its reconstruction error
   (`model.anomaly_score`) scores the test split, reported as ROC AUCs against the other classes.
 
-`pretrain_mae` and `pretrain_ssl` also take `EncoderEvalArguments`: `--knn_eval true` ends the run
-with a kNN classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
+`pretrain_mae` and `pretrain_ssl` also take `EncoderEvalArguments`: `--knn_eval true` ends the run with a kNN
+classification of the frozen encoder's embeddings (`knn_<split>_*` in metrics.json) and their t-SNE map
 (`evaluation.evaluate_encoder`). `hf_deeplense.study.evaluate_pretrained` does the same on a saved checkpoint.
 """
 
