@@ -10,7 +10,7 @@ import torch
 
 from hf_deeplense import DeepLenseViTConfig, DeepLenseViTForImageClassification
 from hf_deeplense.data import DeviceLensingDataset, LensingAugment, with_row_index
-from hf_deeplense.training import finetune, pretrain_mae
+from hf_deeplense.training import finetune, pretrain_mae, pretrain_ssl
 from hf_deeplense.training.arguments import LensingTrainingArguments
 from hf_deeplense.training.data import DataArguments, load_splits, make_image_processor, on_training_device
 from hf_deeplense.training.trainer import make_trainer
@@ -128,7 +128,8 @@ def _run(function, config, dataset, output_dir, *extra):
 
 
 @pytest.mark.parametrize(
-    ("function", "config"), [(finetune, "tiny_finetune.yaml"), (pretrain_mae, "tiny_mae.yaml")]
+    ("function", "config"),
+    [(finetune, "tiny_finetune.yaml"), (pretrain_mae, "tiny_mae.yaml"), (pretrain_ssl, "tiny_simclr.yaml")],
 )
 @pytest.mark.slow
 def test_tiny_runs_with_data_on_device_end_as_the_default_path(
