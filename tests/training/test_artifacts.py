@@ -65,7 +65,10 @@ def test_run_artifacts_written_loaded_and_published(tmp_path, random_lensing_dat
         assert not any(name.startswith("checkpoint-") for name in files)
     assert out == tmp_path / "run"
     printed = capsys.readouterr().out
-    assert f"\ntest AUC: 0.7500\noutputs: {out}\npublished: https://huggingface.co/org/tiny-run/commit/" in printed
+    assert (
+        f"\ntest AUC: 0.7500\noutputs: {out}\npublished: https://huggingface.co/org/tiny-run/commit/"
+        in printed
+    )
     assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
     assert json.loads((out / "metrics.json").read_text()) == {
         "test_accuracy": None,
