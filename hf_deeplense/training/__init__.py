@@ -1,7 +1,7 @@
 """Training runs on top of `transformers.Trainer`: one function per recipe (`finetune`, `pretrain_mae`,
-`pretrain_simclr`, `pretrain_ssl`, `anomaly`, `lens_finding`, `domain_adapt`, `evaluate_checkpoint`), each taking the
-recipe's command-line arguments and returning its metrics, and the pieces they share (arguments, data, models,
-trainer, artifacts)."""
+`pretrain_ssl` (also behind `recipes/pretrain_simclr.py`), `anomaly`, `lens_finding`, `domain_adapt`,
+`evaluate_checkpoint`), each taking the recipe's command-line arguments and returning its metrics, and the pieces
+they share (arguments, data, models, trainer, artifacts)."""
 
 from .arguments import LensingTrainingArguments, parse_recipe_args
 from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback, json_safe
