@@ -259,8 +259,8 @@ def _merged_args(
 def pretrain_recipe_args(
     config: dict[str, Any], kind: str, seed: int, preset: str | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """The task (``pretrain_mae`` / ``pretrain_simclr``, a key of ``TASKS``) and its arguments for one SSL pre-training (of
-    ``preset``'s pool: its own ``recipe_args`` apply)."""
+    """The task (``pretrain_mae`` / ``pretrain_simclr``, a key of ``TASKS``) and its arguments for one SSL
+    pre-training (of ``preset``'s pool: its own ``recipe_args`` apply)."""
     model = config["models"][kind]
     return PRETRAIN_RECIPES[kind], _merged_args(
         config,
