@@ -121,8 +121,11 @@ def make_trainer(
     # with data_on_device the DeviceLensingDataset processed every image once
     batch_processor = None if data_args.data_on_device else image_processor
     if views is None:
-        augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-        augment = augment if data_args.augment else None
+        augment = (
+            LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+            if data_args.augment
+            else None
+        )
         collator = LensingCollator(batch_processor, label_column, augment, seed=training_args.seed)
         eval_collator = LensingCollator(batch_processor, label_column)
     else:
