@@ -11,7 +11,13 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-__all__ = ["EvalHistoryJsonCallback", "ImageLoggingCallback", "MomentumEncoderCallback", "json_safe"]
+__all__ = [
+    "EvalHistoryJsonCallback",
+    "ImageLoggingCallback",
+    "MomentumEncoderCallback",
+    "TrainingProgressCallback",
+    "json_safe",
+]
 
 
 def json_safe(value):
@@ -105,14 +111,23 @@ class ImageLoggingCallback(TrainerCallback):
             writer.add_image(self.name, image, global_step=state.global_step, dataformats="HWC")
 
 
-class MomentumEncoderCallback(TrainerCallback):
+class TrainingProgressCallback(TrainerCallback):
+    """Before every optimizer step, tells a model with `set_training_progress(fraction)` the fraction of training
+    done (`global_step / max_steps`): DINO's teacher-temperature warm-up, DANN's gradient-reversal coefficient."""
+
+    def on_step_begin(self, args, state: TrainerState, control: TrainerControl, model=None, **kwargs):
+        if hasattr(model, "set_training_progress"):
+            model.set_training_progress(state.global_step / max(state.max_steps, 1))
+
+
+class MomentumEncoderCallback(TrainingProgressCallback):
     """The exponential-moving-average network of BYOL (target) and DINO (teacher): a model with `momentum_pairs()`.
 
     After every optimizer step `ema = m * ema + (1 - m) * online` for each (online, ema) module pair (lightly's
     `update_momentum`), with `m` on lightly's `cosine_schedule` from `model.config.momentum` at the first step to 1
-    at the last: `m_k = 1 - (1 - m_base) (cos(pi k / (K - 1)) + 1) / 2` for steps `k = 0 .. K - 1`.
-    Before every step a model with `set_training_progress` (DINO's teacher-temperature warm-up) is told the fraction
-    of training done. The EMA weights are model weights, so checkpoints and resumed runs carry them.
+    at the last: `m_k = 1 - (1 - m_base) (cos(pi k / (K - 1)) + 1) / 2` for steps `k = 0 .. K - 1`. As a
+    `TrainingProgressCallback` it also tells DINO the training progress. The EMA weights are model weights, so
+    checkpoints and resumed runs carry them.
 
     - [0] BYOL, 2020, https://arxiv.org/abs/2006.07733, Sec. 3.2 (the cosine momentum schedule)
     - [1] DINO, 2021, https://arxiv.org/abs/2104.14294, Sec. 3.1
@@ -127,10 +142,6 @@ class MomentumEncoderCallback(TrainerCallback):
     def momentum(self, base_momentum: float, step: int, max_steps: int) -> float:
         """The momentum of the update after optimizer step `step` (0-based) of `max_steps`."""
         return self.cosine_schedule(step, max_steps, base_momentum, 1.0)
-
-    def on_step_begin(self, args, state: TrainerState, control: TrainerControl, model=None, **kwargs):
-        if hasattr(model, "set_training_progress"):
-            model.set_training_progress(state.global_step / max(state.max_steps, 1))
 
     def on_step_end(self, args, state: TrainerState, control: TrainerControl, model=None, **kwargs):
         momentum = self.momentum(model.config.momentum, state.global_step - 1, state.max_steps)

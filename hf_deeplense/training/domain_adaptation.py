@@ -1,4 +1,5 @@
-"""Unsupervised domain adaptation for any DeepLense classifier: DANN and ADDA on `pooler_output`.
+"""Unsupervised domain adaptation for any DeepLense classifier: DANN and ADDA on `pooler_output`, trained by
+`transformers.Trainer`.
 
 A classifier trained on one simulation (or one instrument) loses accuracy on another: the source domain
 has labels, the target domain (another PSF, noise level, pixel scale, or real survey data) has none.
@@ -14,41 +15,48 @@ discriminator:
   AUC 0.88 without adaptation, 0.955 with ADDA (ResNet-18).
 
 Works with every registered `...ForImageClassification` head: the features are the `pooler_output` of
-`model.base_model`, captured with a forward hook during the ordinary forward pass.
+`model.base_model`, captured with a forward hook during the ordinary forward pass. Each method is a module whose
+forward returns its loss (`DomainAdversarialNetwork`, `AdversarialDiscriminativeAdaptation`), trained by a plain
+`Trainer` (`adaptation_trainer`) on the source images, every batch with as many target images
+(`TargetBatchCollator`): on the accelerator when there is one, on several processes under `accelerate launch`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from torch.utils.data import StackDataset
+from transformers import PreTrainedModel, Trainer, TrainingArguments, default_data_collator
 
 from ..data.domains import load_domain, simulate_domain
 from ..evaluation.metrics import classification_metrics
-from .arguments import parse_recipe_args
+from .arguments import LensingTrainingArguments, parse_recipe_args
+from .artifacts import arguments_to_dict
+from .callbacks import TrainingProgressCallback
 from .data import as_dict
-from .modeling import build_model
+from .modeling import build_model, freeze
+from .trainer import predict_arrays, start_run
 
 __all__ = [
-    "AdaptationConfig",
+    "AdversarialDiscriminativeAdaptation",
     "DomainAdaptArguments",
+    "DomainAdversarialNetwork",
     "DomainDiscriminator",
     "GradientReversal",
+    "TargetBatchCollator",
+    "adaptation_trainer",
     "dann_coefficient",
     "domain_adapt",
     "features_and_logits",
     "grad_reverse",
-    "predict_probabilities",
-    "train_adda",
-    "train_dann",
-    "train_source_only",
 ]
 
 
@@ -76,7 +84,7 @@ def dann_coefficient(progress: float, gamma: float = 10.0) -> float:
 
 
 class DomainDiscriminator(nn.Sequential):
-    """MLP `(batch, hidden_size)` -> `(batch,)` logit that the features come from the source domain."""
+    """MLP `(batch, input_size)` -> `(batch,)` logit that the features come from the source domain."""
 
     def __init__(self, input_size: int, hidden_size: int = 256):
         super().__init__(
@@ -87,6 +95,16 @@ class DomainDiscriminator(nn.Sequential):
             nn.Linear(hidden_size, 1),
             nn.Flatten(0),  # (batch, 1) -> (batch,)
         )
+
+    @classmethod
+    def for_model(cls, model: nn.Module, images: torch.Tensor, hidden_size: int = 256) -> DomainDiscriminator:
+        """A discriminator as wide as the features of `model`, measured on two of `images` in eval mode (which leaves
+        the model's batch-norm statistics as they are)."""
+        was_training = model.training
+        with torch.no_grad():
+            features = features_and_logits(model.eval(), images[:2].to(next(model.parameters()).device))[0]
+        model.train(was_training)
+        return cls(features.shape[-1], hidden_size)
 
 
 def features_and_logits(model: nn.Module, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,205 +122,97 @@ def features_and_logits(model: nn.Module, pixel_values: torch.Tensor) -> tuple[t
     return captured["features"], logits
 
 
-@dataclass
-class AdaptationConfig:
-    """Settings of the adaptation loops.
-
-    Args:
-        steps: optimizer steps.
-        batch_size: images per domain and step.
-        learning_rate: Adam learning rate of the model (and, for DANN, the discriminator).
-        discriminator_learning_rate: Adam learning rate of the ADDA discriminator and target backbone.
-        discriminator_hidden_size: width of the discriminator MLP.
-        weight_decay: AdamW weight decay of the model.
-        seed: seeds the batch order and the discriminator's initialisation.
-        progress: show tqdm progress bars.
-    """
-
-    steps: int = 500
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    discriminator_learning_rate: float = 2e-4
-    discriminator_hidden_size: int = 256
-    weight_decay: float = 1e-4
-    seed: int = 0
-    progress: bool = True
+def _domain_loss(domain_logits: torch.Tensor, num_source: int) -> torch.Tensor:
+    """Binary cross-entropy of the discriminator's logits of `num_source` source rows (label 1), then target rows (0)."""
+    domain_labels = torch.zeros_like(domain_logits)
+    domain_labels[:num_source] = 1.0
+    return nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
 
 
-def _batches(num_examples: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless shuffled index batches (a fresh permutation per epoch, the last partial batch dropped)."""
-    batch_size = min(batch_size, num_examples)
-    while True:
-        order = torch.randperm(num_examples, generator=generator)
-        for first in range(0, num_examples - batch_size + 1, batch_size):
-            yield order[first : first + batch_size]
+class DomainAdversarialNetwork(nn.Module):
+    """DANN: a classifier and a domain discriminator trained with one loss, the classification loss of the source
+    rows plus the discriminator's loss on the features of both domains behind a gradient-reversal layer. The reversal
+    coefficient follows `dann_coefficient` of the training progress (`set_training_progress`, called by the
+    `TrainingProgressCallback` of `adaptation_trainer`)."""
 
+    def __init__(self, classifier: PreTrainedModel, discriminator: DomainDiscriminator):
+        super().__init__()
+        self.classifier, self.discriminator = classifier, discriminator
+        self.coefficient = 0.0
 
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    def set_training_progress(self, progress: float) -> None:
+        self.coefficient = dann_coefficient(progress)
 
-
-def _discriminator(model: nn.Module, images: torch.Tensor, config: AdaptationConfig) -> DomainDiscriminator:
-    """A discriminator as wide as the model's features, initialised from `config.seed`."""
-    with torch.no_grad():
-        hidden_size = features_and_logits(model, images[:2].to(_device(model)))[0].shape[-1]
-    torch.manual_seed(config.seed)
-    return DomainDiscriminator(hidden_size, config.discriminator_hidden_size).to(_device(model))
-
-
-def _accuracy(domain_logits: torch.Tensor, domain_labels: torch.Tensor) -> float:
-    return ((domain_logits > 0).float() == domain_labels).float().mean().item()
-
-
-def train_source_only(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: AdaptationConfig
-) -> list[dict[str, float]]:
-    """Supervised training on the source domain (the baseline, and ADDA's first stage). Returns the loss history."""
-    generator = torch.Generator().manual_seed(config.seed)
-    device = _device(model)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    batches = _batches(len(labels), config.batch_size, generator)
-    history = []
-    model.train()
-    for step in tqdm(range(config.steps), desc="source only", disable=not config.progress, leave=False):
-        index = next(batches)
-        logits = model(pixel_values=images[index].to(device)).logits
-        loss = nn.functional.cross_entropy(logits, labels[index].to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append({"step": step, "classification_loss": loss.item()})
-    return history
-
-
-def train_dann(
-    model: nn.Module,
-    source_images: torch.Tensor,
-    source_labels: torch.Tensor,
-    target_images: torch.Tensor,
-    config: AdaptationConfig,
-) -> tuple[DomainDiscriminator, list[dict[str, float]]]:
-    """DANN: source classification loss + domain loss through a gradient-reversal layer, one optimizer.
-
-    Returns the trained discriminator and the history (losses, reversal coefficient, domain accuracy).
-    """
-    generator = torch.Generator().manual_seed(config.seed)
-    device = _device(model)
-    discriminator = _discriminator(model.eval(), source_images, config)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": model.parameters(), "weight_decay": config.weight_decay},
-            {"params": discriminator.parameters(), "weight_decay": 0.0},
-        ],
-        lr=config.learning_rate,
-    )
-    source_batches = _batches(len(source_labels), config.batch_size, generator)
-    target_batches = _batches(len(target_images), config.batch_size, generator)
-    history = []
-    model.train()
-    for step in tqdm(range(config.steps), desc="DANN", disable=not config.progress, leave=False):
-        coefficient = dann_coefficient(step / max(config.steps - 1, 1))
-        source_index, target_index = next(source_batches), next(target_batches)
+    def forward(self, pixel_values, labels, target_pixel_values) -> dict[str, torch.Tensor]:
         # one forward over both domains: BatchNorm sees the mixture, as in the DANN paper's implementation
-        pixel_values = torch.cat([source_images[source_index], target_images[target_index]]).to(device)
-        features, logits = features_and_logits(model, pixel_values)
-        num_source = len(source_index)
-        classification_loss = nn.functional.cross_entropy(
-            logits[:num_source], source_labels[source_index].to(device)
+        features, logits = features_and_logits(
+            self.classifier, torch.cat([pixel_values, target_pixel_values])
         )
-        domain_logits = discriminator(grad_reverse(features, coefficient))  # (2 * batch,)
-        domain_labels = torch.cat([torch.ones(num_source), torch.zeros(len(target_index))]).to(device)
-        domain_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
-        optimizer.zero_grad()
-        (classification_loss + domain_loss).backward()
-        optimizer.step()
-        history.append(
-            {
-                "step": step,
-                "classification_loss": classification_loss.item(),
-                "domain_loss": domain_loss.item(),
-                "coefficient": coefficient,
-                "domain_accuracy": _accuracy(domain_logits, domain_labels),
-            }
-        )
-    return discriminator, history
+        classification_loss = nn.functional.cross_entropy(logits[: len(labels)], labels)
+        domain_loss = _domain_loss(self.discriminator(grad_reverse(features, self.coefficient)), len(labels))
+        loss = classification_loss + domain_loss
+        return {"loss": loss, "classification_loss": classification_loss, "domain_loss": domain_loss}
 
 
-def train_adda(
-    source_model: nn.Module,
-    source_images: torch.Tensor,
-    target_images: torch.Tensor,
-    config: AdaptationConfig,
-) -> tuple[nn.Module, DomainDiscriminator, list[dict[str, float]]]:
-    """ADDA's adversarial stage: adapt a copy of a source-trained model to the target domain.
+class AdversarialDiscriminativeAdaptation(nn.Module):
+    """ADDA's adversarial stage: `target_model` starts as a copy of the source-trained `source_model`, keeps its
+    classifier, and trains its backbone until the discriminator takes its target features for the (frozen) source
+    model's source features.
 
-    The source model is frozen (its features are the "real" samples); the target model starts as its copy,
-    keeps the source classifier frozen, and trains its backbone to fool the discriminator (inverted labels).
-
-    Returns the target model, the discriminator and the history.
+    Both losses come out of one forward: the discriminator's on target features detached from the target backbone,
+    the target backbone's (inverted labels) through the discriminator's weights detached from the discriminator. So
+    one optimizer step moves each network by its own loss only, at the same time, as in the paper's reference
+    implementation (one `sess.run` of both steps). The returned `loss` is their sum.
     """
-    generator = torch.Generator().manual_seed(config.seed)
-    device = _device(source_model)
-    source_model.eval().requires_grad_(False)
-    target_model = copy.deepcopy(source_model).train().requires_grad_(False)
-    target_model.base_model.requires_grad_(True)  # the head (classifier) stays the source's
-    discriminator = _discriminator(source_model, source_images, config)
-    betas = (0.5, 0.999)  # as in the ADDA paper
-    discriminator_optimizer = torch.optim.Adam(
-        discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
-    )
-    target_optimizer = torch.optim.Adam(
-        target_model.base_model.parameters(), lr=config.discriminator_learning_rate, betas=betas
-    )
-    source_batches = _batches(len(source_images), config.batch_size, generator)
-    target_batches = _batches(len(target_images), config.batch_size, generator)
-    history = []
-    for step in tqdm(range(config.steps), desc="ADDA", disable=not config.progress, leave=False):
-        source_index, target_index = next(source_batches), next(target_batches)
+
+    def __init__(self, source_model: PreTrainedModel, discriminator: DomainDiscriminator):
+        super().__init__()
+        self.target_model = copy.deepcopy(source_model).requires_grad_(False)
+        self.target_model.base_model.requires_grad_(True)  # the head (classifier) stays the source's
+        self.source_model = freeze(source_model)  # the "real" features; in eval mode while the Trainer trains
+        self.discriminator = discriminator
+
+    def forward(self, pixel_values, target_pixel_values, labels=None) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            source_features = features_and_logits(source_model, source_images[source_index].to(device))[0]
-        target_features = features_and_logits(target_model, target_images[target_index].to(device))[0]
-        # 1. discriminator: source features -> 1, target features -> 0
-        domain_logits = discriminator(torch.cat([source_features, target_features.detach()]))
-        domain_labels = torch.cat([torch.ones(len(source_index)), torch.zeros(len(target_index))]).to(device)
-        discriminator_loss = nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)
-        discriminator_optimizer.zero_grad()
-        discriminator_loss.backward()
-        discriminator_optimizer.step()
-        # 2. target backbone: make the discriminator call its features "source" (inverted labels)
-        fooled_logits = discriminator(target_features)
-        target_loss = nn.functional.binary_cross_entropy_with_logits(
-            fooled_logits, torch.ones_like(fooled_logits)
-        )
-        target_optimizer.zero_grad()
-        target_loss.backward()
-        target_optimizer.step()
-        history.append(
-            {
-                "step": step,
-                "discriminator_loss": discriminator_loss.item(),
-                "target_loss": target_loss.item(),
-                "domain_accuracy": _accuracy(domain_logits, domain_labels),
-            }
-        )
-    target_model.requires_grad_(True).eval()
-    return target_model, discriminator, history
+            source_features = features_and_logits(self.source_model, pixel_values)[0]
+        target_features = features_and_logits(self.target_model, target_pixel_values)[0]
+        domain_logits = self.discriminator(torch.cat([source_features, target_features.detach()]))
+        discriminator_loss = _domain_loss(domain_logits, len(source_features))
+        detached = {name: weight.detach() for name, weight in self.discriminator.named_parameters()}
+        fooled_logits = torch.func.functional_call(self.discriminator, detached, (target_features,))
+        target_loss = _domain_loss(fooled_logits, len(fooled_logits))  # target features labelled "source"
+        loss = discriminator_loss + target_loss
+        return {"loss": loss, "discriminator_loss": discriminator_loss, "target_loss": target_loss}
 
 
-@torch.no_grad()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Softmax class probabilities `(N, num_labels)` in eval mode, on the model's device, returned on the CPU."""
-    model.eval()
-    device = _device(model)
-    outputs = [
-        torch.softmax(
-            model(pixel_values=images[first : first + batch_size].to(device)).logits.float(), dim=-1
-        ).cpu()
-        for first in range(0, len(images), batch_size)
-    ]
-    return torch.cat(outputs)
+class TargetBatchCollator:
+    """`default_data_collator` of source rows, plus `target_pixel_values`: as many target-domain images drawn at
+    random with torch's generator (seeded by the Trainer; each DataLoader worker has its own)."""
+
+    def __init__(self, target_images: torch.Tensor):
+        self.target_images = target_images
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        index = torch.randint(len(self.target_images), (len(rows),))
+        return {**default_data_collator(rows), "target_pixel_values": self.target_images[index]}
+
+
+def adaptation_trainer(
+    model: nn.Module,
+    args: TrainingArguments,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    target_images: torch.Tensor | None = None,
+) -> Trainer:
+    """A `Trainer` of `model` on the source rows `(images, labels)`, every batch with as many `target_images` when
+    given (`TargetBatchCollator`), which tells a model with `set_training_progress` the training progress."""
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=StackDataset(pixel_values=images, labels=labels),
+        data_collator=default_data_collator if target_images is None else TargetBatchCollator(target_images),
+        callbacks=[TrainingProgressCallback()],
+    )
 
 
 # ---- the run of recipes/domain_adapt.py ------------------------------------------------------------------
@@ -312,7 +222,6 @@ ADAPTATION_METHODS = ("source_only", "dann", "adda")
 
 @dataclass
 class DomainAdaptArguments:
-    output_dir: str = field(default="outputs/domain_adapt", metadata={"help": "Where results.json goes."})
     source_dataset: str | None = field(
         default=None,
         metadata={"help": "Labelled source dataset (folder or Hub repo id); replaces source_preset."},
@@ -354,17 +263,20 @@ class DomainAdaptArguments:
         default=300, metadata={"help": "Source training steps (source-only, ADDA stage 1)."}
     )
     adaptation_steps: int = field(default=300, metadata={"help": "DANN steps / ADDA adversarial steps."})
-    batch_size: int = field(default=64, metadata={"help": "Images per domain and step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Model learning rate (source-only, DANN)."})
     adda_learning_rate: float = field(
-        default=2e-4, metadata={"help": "ADDA target backbone + discriminator lr."}
+        default=2e-4,
+        metadata={
+            "help": "Learning rate of ADDA's target backbone and discriminator (Adam, beta1 0.5, no decay)."
+        },
     )
-    seed: int = field(default=0, metadata={"help": "Model initialisation and batch-order seed."})
+    discriminator_hidden_size: int = field(default=256, metadata={"help": "Width of the discriminator MLP."})
 
     def __post_init__(self):
         for name in ("source_overrides", "target_overrides", "model_config"):
             if isinstance(getattr(self, name), str):  # from the command line: JSON or YAML text
                 setattr(self, name, as_dict(getattr(self, name)))
+        if unknown := set(self.methods) - set(ADAPTATION_METHODS):
+            raise ValueError(f"methods: unknown {sorted(unknown)}; choose from {ADAPTATION_METHODS}")
 
 
 def domain(args, role: str, split: str, size: int, seed: int, start: int):
@@ -376,22 +288,16 @@ def domain(args, role: str, split: str, size: int, seed: int, start: int):
     return simulate_domain(preset, overrides, size, seed, start, args.lens_fraction)
 
 
-def target_auc(model, images, labels, class_names) -> float:
-    probabilities = predict_probabilities(model, images)
-    metrics = classification_metrics(
-        torch.log(probabilities.clamp_min(1e-12)).numpy(), labels.numpy(), class_names
-    )
-    return metrics[f"auc_{class_names[1]}"] if len(class_names) == 2 else metrics["auc_macro"]
-
-
 def domain_adapt(args: Sequence[str] | None = None) -> dict:
     """Source-only vs DANN vs ADDA from the source domain to the target domain (`source_dataset` /
-    `target_dataset` on disk or on the Hub, else `source_preset` / `target_preset` simulated). `args`: the command line of
-    `DomainAdaptArguments` (default `sys.argv[1:]`). Returns `results.json`'s content."""
-    (args,) = parse_recipe_args((DomainAdaptArguments,), args)
-    unknown = set(args.methods) - set(ADAPTATION_METHODS)
-    if unknown:
-        raise ValueError(f"methods: unknown {sorted(unknown)}; choose from {ADAPTATION_METHODS}")
+    `target_dataset` on disk or on the Hub, else `source_preset` / `target_preset` simulated). `args`: the command
+    line of `DomainAdaptArguments` and `LensingTrainingArguments` (default `sys.argv[1:]`). Every step takes
+    `per_device_train_batch_size` source images (and as many target images); source-only training runs
+    `source_steps`, DANN and ADDA's adversarial stage `adaptation_steps` (ADDA with `adda_learning_rate`), each with
+    the training arguments (`learning_rate`, `weight_decay`, `lr_scheduler_type`, `logging_steps`, ...) and no
+    checkpoints. Returns `results.json`'s content."""
+    args, training_args = parse_recipe_args((DomainAdaptArguments, LensingTrainingArguments), args)
+    start_run(training_args)
     seed = args.simulation_seed
     source_train, source_labels, class_names = domain(args, "source", "train", args.train_size, seed, 0)
     source_test, source_test_labels, _ = domain(args, "source", "test", args.test_size, seed, args.train_size)
@@ -407,51 +313,61 @@ def domain_adapt(args: Sequence[str] | None = None) -> dict:
             f"vs {target_classes} {tuple(target_train.shape[1:])}"
         )
     image_shape = {"num_channels": source_train.shape[1], "image_size": source_train.shape[-1]}
-    torch.manual_seed(args.seed)
     initial_model = build_model(
         "classification",
         model_type=args.model_type,
         config_overrides={**image_shape, **(args.model_config or {})},
         class_names=class_names,
     )
-    source_config = AdaptationConfig(
-        steps=args.source_steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed
-    )
-    adaptation_config = AdaptationConfig(
-        steps=args.adaptation_steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        discriminator_learning_rate=args.adda_learning_rate,
-        seed=args.seed,
-    )
-    results = {"arguments": asdict(args), "class_names": class_names, "target_auc": {}, "history": {}}
-    source_model = None
+    output_dir = Path(training_args.output_dir)
+
+    def train(method: str, model: nn.Module, target_images=None, **arguments) -> list[dict]:
+        """Train `model` by `method` (no checkpoints); its logged losses."""
+        method_args = dataclasses.replace(
+            training_args, output_dir=str(output_dir / method), save_strategy="no", **arguments
+        )
+        trainer = adaptation_trainer(model, method_args, source_train, source_labels, target_images)
+        trainer.train()
+        return [entry for entry in trainer.state.log_history if "loss" in entry]
+
+    def auc(model: PreTrainedModel, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """ROC AUC of `model` on a test set: of the second class with two classes, else macro one-vs-rest."""
+        test_set = StackDataset(pixel_values=images, labels=labels)
+        logits, labels, _ = predict_arrays(Trainer(model=model, args=training_args), test_set)
+        metrics = classification_metrics(logits, labels, class_names)
+        return metrics[f"auc_{class_names[1]}"] if len(class_names) == 2 else metrics["auc_macro"]
+
+    results = {"arguments": arguments_to_dict(args, training_args), "class_names": class_names}
+    results.update(target_auc={}, history={})
     if {"source_only", "adda"} & set(args.methods):
         source_model = copy.deepcopy(initial_model)
-        results["history"]["source_only"] = train_source_only(
-            source_model, source_train, source_labels, source_config
-        )
-        results["source_test_auc"] = target_auc(source_model, source_test, source_test_labels, class_names)
+        results["history"]["source_only"] = train("source_only", source_model, max_steps=args.source_steps)
+        results["source_test_auc"] = auc(source_model, source_test, source_test_labels)
         if "source_only" in args.methods:
-            results["target_auc"]["source_only"] = target_auc(
-                source_model, target_test, target_test_labels, class_names
-            )
+            results["target_auc"]["source_only"] = auc(source_model, target_test, target_test_labels)
     if "dann" in args.methods:
-        dann_model = copy.deepcopy(initial_model)
-        _, results["history"]["dann"] = train_dann(
-            dann_model, source_train, source_labels, target_train, adaptation_config
+        torch.manual_seed(training_args.seed)
+        discriminator = DomainDiscriminator.for_model(
+            initial_model, source_train, args.discriminator_hidden_size
         )
-        results["target_auc"]["dann"] = target_auc(dann_model, target_test, target_test_labels, class_names)
+        dann = DomainAdversarialNetwork(copy.deepcopy(initial_model), discriminator)
+        results["history"]["dann"] = train("dann", dann, target_train, max_steps=args.adaptation_steps)
+        results["target_auc"]["dann"] = auc(dann.classifier, target_test, target_test_labels)
     if "adda" in args.methods:
-        adda_model, _, results["history"]["adda"] = train_adda(
-            source_model, source_train, target_train, adaptation_config
+        torch.manual_seed(training_args.seed)
+        discriminator = DomainDiscriminator.for_model(
+            source_model, source_train, args.discriminator_hidden_size
         )
-        results["target_auc"]["adda"] = target_auc(adda_model, target_test, target_test_labels, class_names)
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    if "source_test_auc" in results:
-        print(f"source-only on the source test set: AUC {results['source_test_auc']:.4f}")
-    for method, auc in results["target_auc"].items():
-        print(f"{method:>11} on the target test set: AUC {auc:.4f}")
+        adda = AdversarialDiscriminativeAdaptation(source_model, discriminator)
+        adda_arguments = {"learning_rate": args.adda_learning_rate, "adam_beta1": 0.5, "weight_decay": 0.0}
+        adda_arguments["max_steps"] = args.adaptation_steps
+        results["history"]["adda"] = train("adda", adda, target_train, **adda_arguments)
+        results["target_auc"]["adda"] = auc(adda.target_model, target_test, target_test_labels)
+    if training_args.process_index == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+        if "source_test_auc" in results:
+            print(f"source-only on the source test set: AUC {results['source_test_auc']:.4f}")
+        for method, value in results["target_auc"].items():
+            print(f"{method:>11} on the target test set: AUC {value:.4f}")
     return results

@@ -183,7 +183,7 @@ def lens_finding(args: Sequence[str] | None = None) -> dict:
         meta = stack_features(columns[split], feature_names) if with_meta else None
         return LensFindingDataset(pixel_values, data["labels"], meta)
 
-    def build_model(model_overrides: dict, with_meta: bool) -> DeepLenseLensFinderForImageClassification:
+    def lens_finder(model_overrides: dict, with_meta: bool) -> DeepLenseLensFinderForImageClassification:
         config = DeepLenseLensFinderConfig(
             num_channels=train_images.shape[1],
             image_size=train_images.shape[-1],
@@ -196,11 +196,9 @@ def lens_finding(args: Sequence[str] | None = None) -> dict:
         )
         return DeepLenseLensFinderForImageClassification(config)
 
-    def make_trainer(arguments, model_overrides: dict, with_meta: bool) -> Trainer:
+    def variant_trainer(arguments, model_overrides: dict, with_meta: bool) -> Trainer:
         return Trainer(
-            model_init=lambda trial=None: build_model(
-                model_overrides, with_meta
-            ),  # built after Trainer seeds
+            model_init=lambda trial=None: lens_finder(model_overrides, with_meta),  # after Trainer seeds
             args=arguments,
             train_dataset=dataset("train", with_meta),
             eval_dataset=dataset("validation", with_meta),  # the search and model selection never see test
@@ -213,11 +211,11 @@ def lens_finding(args: Sequence[str] | None = None) -> dict:
     for variant in args.variants:
         with_meta = variant == "image+meta"
         variant_args = dataclasses.replace(training_args, output_dir=str(output_dir / variant))
-        trainer = make_trainer(variant_args, {}, with_meta)
+        trainer = variant_trainer(variant_args, {}, with_meta)
         if hpo_args.config is not None:
-            variant_model = functools.partial(build_model, with_meta=with_meta)
+            variant_model = functools.partial(lens_finder, with_meta=with_meta)
             best_run = run_hyperparameter_search(trainer, hpo_args.config, build_model=variant_model)
-            trainer = make_trainer(*best_run_arguments(variant_args, best_run), with_meta)
+            trainer = variant_trainer(*best_run_arguments(variant_args, best_run), with_meta)
         trainer.train()
         metrics = trainer.evaluate(dataset("test", with_meta))
         trainer.save_model(str(output_dir / variant / "model"))

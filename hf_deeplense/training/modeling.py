@@ -28,6 +28,7 @@ __all__ = [
     "build_model",
     "build_pretraining_model",
     "class_label_fields",
+    "freeze",
     "freeze_backbone",
 ]
 
@@ -177,9 +178,16 @@ def _keep_in_eval_mode(module: nn.Module, inputs: Any) -> None:
         module.eval()
 
 
+def freeze(module: nn.Module) -> nn.Module:
+    """Freeze `module`: no gradients, and eval mode kept even when a parent module is set to train mode, so that its
+    batch-norm statistics and dropout stay fixed. Returns `module`."""
+    module.requires_grad_(False).eval()
+    module.register_forward_pre_hook(_keep_in_eval_mode)
+    return module
+
+
 def freeze_backbone(model: PreTrainedModel) -> nn.Module:
-    """Linear probe: freeze the base model (`model.base_model`) and keep it in eval mode, so that
-    batch-norm statistics and dropout of the backbone stay fixed while the head trains.
+    """Linear probe: `freeze` the base model (`model.base_model`) while the head trains.
 
     Returns:
         The frozen backbone.
@@ -190,9 +198,7 @@ def freeze_backbone(model: PreTrainedModel) -> nn.Module:
     backbone = model.base_model
     if backbone is model:
         raise ValueError(f"{type(model).__name__} has no head separate from its base model to probe")
-    for parameter in backbone.parameters():
-        parameter.requires_grad_(False)
+    freeze(backbone)
     if not any(parameter.requires_grad for parameter in model.parameters()):
         raise ValueError(f"freezing the backbone of {type(model).__name__} leaves nothing to train")
-    backbone.register_forward_pre_hook(_keep_in_eval_mode)
     return backbone

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from recipe_helpers import load_recipe
+from recipe_helpers import load_recipe, run_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +19,19 @@ def test_tiny_run_reports_target_auc_per_method(tmp_path):
     assert 0.0 <= saved["source_test_auc"] <= 1.0
     assert saved["class_names"] == ["no_sub", "cdm", "axion"]
     assert [len(saved["history"][method]) for method in ("source_only", "dann", "adda")] == [3, 3, 3]
+
+
+def test_two_processes_train_every_method_with_ddp(tmp_path):
+    config = ROOT / "recipes" / "configs" / "domain_adapt_tiny.yaml"
+    output = run_recipe(
+        "domain_adapt.py", "--config", str(config), "--output_dir", str(tmp_path), num_processes=2
+    )
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert set(saved["target_auc"]) == {"source_only", "dann", "adda"}
+    assert [len(saved["history"][method]) for method in ("source_only", "dann", "adda")] == [3, 3, 3]
+    # 48 source rows, 24 per process in batches of 16: 2 batches an epoch, 1.5 epochs in 3 steps (1.0 in one process)
+    assert saved["history"]["source_only"][-1]["epoch"] == 1.5
+    assert output.count("adda on the target test set") == 1  # printed by the main process only
 
 
 def test_mismatched_domains_are_refused(tmp_path):
