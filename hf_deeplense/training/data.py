@@ -12,7 +12,13 @@ from typing import Any, NamedTuple
 import yaml
 from datasets import DatasetDict
 
-from ..data import DeviceLensingDataset, SimulatedLensDataset, check_split_pixels, load_lensing_dataset
+from ..data import (
+    DeviceLensingDataset,
+    LensingAugment,
+    SimulatedLensDataset,
+    check_split_pixels,
+    load_lensing_dataset,
+)
 from ..data.selection import keep_classes, stratified_head
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
@@ -106,6 +112,11 @@ class DataArguments:
                 "data_on_device needs a --dataset (an on-the-fly --simulate stream has no split)"
             )
         self.simulation_overrides = as_dict(self.simulation_overrides)
+
+    def lensing_augment(self) -> LensingAugment:
+        """The run's augmentation (D4, `max_shift`, `noise_std`): of the training batches when `augment` is on, and
+        of a self-supervised method's views whatever `augment` says."""
+        return LensingAugment(max_shift=self.max_shift, noise_std=self.noise_std)
 
 
 def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:

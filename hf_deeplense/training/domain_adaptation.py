@@ -123,7 +123,8 @@ def features_and_logits(model: nn.Module, pixel_values: torch.Tensor) -> tuple[t
 
 
 def _domain_loss(domain_logits: torch.Tensor, num_source: int) -> torch.Tensor:
-    """Binary cross-entropy of the discriminator's logits of `num_source` source rows (label 1), then target rows (0)."""
+    """Binary cross-entropy of the discriminator's logits: `num_source` source rows (label 1), then target rows
+    (label 0)."""
     domain_labels = torch.zeros_like(domain_logits)
     domain_labels[:num_source] = 1.0
     return nn.functional.binary_cross_entropy_with_logits(domain_logits, domain_labels)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel
 
-from ..data import LensingAugment, LensingCollator, MultiCropTransform
+from ..data import LensingCollator, MultiCropTransform
 from ..data.selection import class_names_of, keep_classes
 from ..evaluation import evaluate_encoder
 from ..evaluation.inference import anomaly_scores
@@ -248,7 +248,7 @@ def pretrain_ssl(args: Sequence[str] | None = None) -> dict[str, float]:
     logger.info("%s (backbone %s) with %d parameters", type(model).__name__, backbone, model.num_parameters())
 
     # The views are needed whatever `augment` says; the same augmentation draws held-out eval views.
-    augment = LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
+    augment = data_args.lensing_augment()
     if ssl_args.num_local_crops and "local_pixel_values" not in inspect.signature(model.forward).parameters:
         raise ValueError(
             f"num_local_crops: {type(model).__name__} takes two views only (local crops are DINO's)"

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import enable_full_determinism
 
-from ..data import BatchedLensingDataset, LensingAugment, LensingCollator, with_row_index
+from ..data import BatchedLensingDataset, LensingCollator, with_row_index
 from .artifacts import take_push_to_hub
 from .callbacks import EvalHistoryJsonCallback
 from .data import DataArguments, on_training_device
@@ -110,10 +110,11 @@ def make_trainer(
 ) -> LensingTrainer:
     """The `LensingTrainer` of a recipe run, which writes every evaluation to `eval_history.json`.
 
-    Training batches are `LensingCollator`s of `label_column` with the run's augmentation (`data_args.augment`,
-    `max_shift`, `noise_std`), seeded by `training_args.seed` and each row's index; evaluation batches are not
-    augmented. `views`, the `augment` / `two_views` / `multi_crop` arguments of a `LensingCollator`, give a
-    self-supervised method's views instead, for the training and the held-out evaluation batches alike.
+    Training batches are `LensingCollator`s of `label_column` with the run's augmentation when `data_args.augment`
+    is on (`DataArguments.lensing_augment`), seeded by `training_args.seed` and each row's index; evaluation
+    batches are not augmented. `views`, the `augment` / `two_views` / `multi_crop` arguments of a
+    `LensingCollator`, give a self-supervised method's views instead, for the training and the held-out evaluation
+    batches alike.
 
     Every batch is processed by `image_processor`, or with `data_args.data_on_device` the splits' images once
     (`on_training_device`), and batches are only indexed and augmented on the training device.
@@ -121,11 +122,7 @@ def make_trainer(
     # with data_on_device the DeviceLensingDataset processed every image once
     batch_processor = None if data_args.data_on_device else image_processor
     if views is None:
-        augment = (
-            LensingAugment(max_shift=data_args.max_shift, noise_std=data_args.noise_std)
-            if data_args.augment
-            else None
-        )
+        augment = data_args.lensing_augment() if data_args.augment else None
         collator = LensingCollator(batch_processor, label_column, augment, seed=training_args.seed)
         eval_collator = LensingCollator(batch_processor, label_column)
     else:
