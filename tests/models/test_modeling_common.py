@@ -222,6 +222,23 @@ class ModelTesterMixin:
             with torch.no_grad():
                 assert_outputs_equal(loaded(**inputs), expected)
 
+    @pytest.mark.parametrize("class_names", [["a", "b"], ["a", "b", "c", "d"]], ids=["2", "4"])
+    def test_a_classifier_of_any_number_of_classes_loads_back(self, tmp_path, class_names):
+        """config.json keeps the classes as `id2label` only: loading must not fall back to the default count."""
+        classifier_class = self.registration.image_classification_class
+        if classifier_class is None:
+            pytest.skip("no classification head")
+        labels = {
+            "id2label": dict(enumerate(class_names)),
+            "label2id": {n: i for i, n in enumerate(class_names)},
+        }
+        config = self.config_class.from_dict({**self.get_config().to_dict(), **labels})
+        self.build(classifier_class, config).save_pretrained(tmp_path)
+        loaded = AUTO_CLASSES["AutoModelForImageClassification"].from_pretrained(tmp_path)
+        assert loaded.config.id2label == dict(enumerate(class_names))
+        inputs = self.prepare_inputs("AutoModelForImageClassification", loaded.config)
+        assert loaded(**inputs).logits.shape[-1] == len(class_names)
+
     @pytest.mark.slow
     def test_remote_code_without_package(self, tmp_path, fresh_python):
         """One saved directory per architecture loads through every Auto class in its auto_map with

@@ -73,7 +73,8 @@ class DeepLenseBYOLConfig(PreTrainedConfig):
     target_std: float | list[float] | None = None
 
     def __post_init__(self, **kwargs):
-        kwargs.setdefault("num_labels", 3)
+        if self.id2label is None:  # a saved classifier holds its classes in id2label, not num_labels
+            kwargs.setdefault("num_labels", 3)
         self.backbone_config = self._resolve_backbone_config(
             self.backbone_config, kwargs.get("name_or_path", "")
         )

@@ -63,7 +63,8 @@ class DeepLenseCNNConfig(PreTrainedConfig):
     target_std: float | list[float] | None = None
 
     def __post_init__(self, **kwargs):
-        kwargs.setdefault("num_labels", 3)
+        if self.id2label is None:  # a saved classifier holds its classes in id2label, not num_labels
+            kwargs.setdefault("num_labels", 3)
         if self.architecture not in CNN_ARCHITECTURES:
             raise ValueError(
                 f"architecture must be one of {sorted(CNN_ARCHITECTURES)}, got {self.architecture!r}"

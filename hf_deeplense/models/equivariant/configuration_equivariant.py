@@ -88,7 +88,8 @@ class DeepLenseEquivariantConfig(PreTrainedConfig):
     target_std: float | list[float] | None = None
 
     def __post_init__(self, **kwargs):
-        kwargs.setdefault("num_labels", 3)
+        if self.id2label is None:  # a saved classifier holds its classes in id2label, not num_labels
+            kwargs.setdefault("num_labels", 3)
         if self.group not in GROUP_ORDERS:
             raise ValueError(f"group ({self.group!r}) must be one of {sorted(GROUP_ORDERS)}")
         if self.stage_channels is None:

@@ -91,7 +91,8 @@ class DeepLenseHybridConfig(PreTrainedConfig):
     target_std: float | list[float] | None = None
 
     def __post_init__(self, **kwargs):
-        kwargs.setdefault("num_labels", 3)
+        if self.id2label is None:  # a saved classifier holds its classes in id2label, not num_labels
+            kwargs.setdefault("num_labels", 3)
         for name in ("image_size", "num_channels", "patch_size", "hidden_size", "num_hidden_layers"):
             _check_positive_int(name, getattr(self, name))
         for name in ("num_attention_heads", "intermediate_size", "num_targets"):

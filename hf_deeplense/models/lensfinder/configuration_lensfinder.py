@@ -63,7 +63,8 @@ class DeepLenseLensFinderConfig(PreTrainedConfig):
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
-        kwargs.setdefault("num_labels", 2)
+        if self.id2label is None:  # a saved classifier holds its classes in id2label, not num_labels
+            kwargs.setdefault("num_labels", 2)
         if self.conv_channels is None:
             self.conv_channels = [16, 32, 64]
         self.conv_channels = [int(channels) for channels in self.conv_channels]

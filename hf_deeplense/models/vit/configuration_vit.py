@@ -97,7 +97,8 @@ class DeepLenseViTConfig(PreTrainedConfig):
         if kwargs.pop("model_type", self.model_type) != self.model_type:
             kwargs = {key: value for key, value in kwargs.items() if key in _COMMON_CONFIG_KWARGS}
             self.id2label = self.label2id = None
-        kwargs.setdefault("num_labels", 3)
+        if self.id2label is None:  # a saved classifier holds its classes in id2label, not num_labels
+            kwargs.setdefault("num_labels", 3)
         for name in ("image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers"):
             _check_positive_int(name, getattr(self, name))
         for name in ("num_attention_heads", "intermediate_size", "num_targets"):
