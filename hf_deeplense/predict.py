@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+from transformers import AutoConfig, AutoImageProcessor
 
 from .data.convert import ALLOW_PICKLE_WARNING
-from .models import AutoModelForLensRegression
+from .models import TASK_AUTO_CLASSES, task_of
 
 __all__ = [
     "ALLOW_PICKLE_WARNING",
@@ -228,16 +228,14 @@ def _spatial_shape(shape: tuple[int, ...], processor: Any) -> tuple[int, int] | 
 def load_model_and_processor(model_name: str, device: str, trust_remote_code: bool = False):
     """Load a DeepLense classifier or regression model and its image processor through the Auto classes."""
     config = AutoConfig.from_pretrained(model_name, trust_remote_code=trust_remote_code)
-    architectures = config.architectures or []
-    if any(name.endswith("ForRegression") for name in architectures):
-        auto_class, task = AutoModelForLensRegression, "regression"
-    elif any(name.endswith("ForImageClassification") for name in architectures):
-        auto_class, task = AutoModelForImageClassification, "classification"
-    else:
+    task = task_of(config)
+    if task not in ("classification", "regression"):
         raise ValueError(
-            f"{model_name} holds {architectures or 'no architecture'}: predict needs a classifier or a regression model"
+            f"{model_name} holds {config.architectures or 'no architecture'}: predict needs a classifier or a "
+            "regression model"
         )
-    model = auto_class.from_pretrained(model_name, trust_remote_code=trust_remote_code).to(device).eval()
+    model = TASK_AUTO_CLASSES[task].from_pretrained(model_name, trust_remote_code=trust_remote_code)
+    model = model.to(device).eval()
     processor = AutoImageProcessor.from_pretrained(model_name, trust_remote_code=trust_remote_code)
     return model, processor, task
 

@@ -10,7 +10,7 @@ repo ids in the hf_deeplense format, e.g. converted DeepLense folders or `build_
 (PSF, noise, exposure, pixel scale): e.g. `model_ii` -> `model_iii`, or `lens_finding` -> the same survey with
 worse seeing and shallower exposures. A dataset and a preset may be mixed. Any registered classification head
 works (`model_type` + `model_config`):
-the adaptation aligns its `pooler_output` (see `hf_deeplense.training.domain_adaptation`). Images are
+the adaptation aligns its `pooler_output` (see `hf_deeplense.models.domain_adaptation`). Images are
 standardised per image (zero mean, unit variance), so a plain flux-scale change is not the shift being
 adapted. `results.json` holds the target-test ROC AUC (macro one-vs-rest for more than two classes) of each
 method, the source-test AUC of the source-only model, and the losses each `Trainer` logged (`logging_steps`).

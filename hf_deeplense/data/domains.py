@@ -1,16 +1,17 @@
-"""The images of one domain of a domain-adaptation run (`training.domain_adaptation`): a split of a lensing dataset
-or a simulation, as tensors standardised per image (zero mean, unit variance: a flux-scale change is not the shift
-adapted)."""
+"""The data of a domain-adaptation run (`training.domain_adapt`): the images of one domain, a split of a lensing
+dataset or a simulation, as tensors standardised per image (zero mean, unit variance: a flux-scale change is not the
+shift adapted), and the batches that pair source rows with target images (`TargetBatchCollator`)."""
 
 from __future__ import annotations
 
 import torch
+from transformers import default_data_collator
 
 from ..simulation import get_preset, simulate_batch
 from .lens_finding import simulate_lens_finding_arrays
 from .loading import load_lensing_dataset
 
-__all__ = ["load_domain", "simulate_domain", "standardise"]
+__all__ = ["TargetBatchCollator", "load_domain", "simulate_domain", "standardise"]
 
 
 def simulate_domain(
@@ -49,3 +50,15 @@ def load_domain(dataset: str, split: str, size: int | None = None):
         rows = rows.select(range(min(size, rows.num_rows)))
     columns = rows.with_format("torch", columns=["pixel_values", "label"])[:]
     return standardise(columns["pixel_values"].float()), columns["label"].long(), rows.features["label"].names
+
+
+class TargetBatchCollator:
+    """`default_data_collator` of source rows, plus `target_pixel_values`: as many target-domain images drawn at
+    random with torch's generator (seeded by the Trainer; each DataLoader worker has its own)."""
+
+    def __init__(self, target_images: torch.Tensor):
+        self.target_images = target_images
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        index = torch.randint(len(self.target_images), (len(rows),))
+        return {**default_data_collator(rows), "target_pixel_values": self.target_images[index]}

@@ -27,12 +27,16 @@ from tqdm.auto import tqdm
 
 from ..simulation import SimulationConfig
 from ..simulation.lens_finding import simulate_lens_finding_batch
+from .loading import load_lensing_dataset
 
 __all__ = [
     "PHOTOMETRIC_FEATURES",
     "LensFindingDataset",
     "balanced_class_weights",
     "check_feature_leakage",
+    "load_lens_finding_split",
+    "meta_feature_columns",
+    "meta_feature_names",
     "photometric_features",
     "simulate_lens_finding_arrays",
     "single_feature_aucs",
@@ -148,6 +152,38 @@ def simulate_lens_finding_arrays(
         "labels": torch.cat([part["labels"] for part in parts]),
         "meta": {name: torch.cat([part["meta"][name] for part in parts]) for name in parts[0]["meta"]},
     }
+
+
+def load_lens_finding_split(dataset: str, split: str) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
+    """One split of a built lens-finding dataset (folder or Hub repo id) in the form `simulate_lens_finding_arrays`
+    returns: raw images (e-/s), labels, and every other column as meta."""
+    rows = load_lensing_dataset(dataset)[split]
+    meta = [name for name in rows.column_names if name not in ("pixel_values", "label", "source_file")]
+    columns = rows.with_format("torch", columns=["pixel_values", "label", *meta])[:]
+    images, labels = columns["pixel_values"], columns["label"]
+    return {"images": images, "labels": labels, "meta": {name: columns[name] for name in meta}}
+
+
+def meta_feature_names(meta_features: Sequence[str]) -> list[str]:
+    """The feature names `meta_features` stands for, in order: `"photometric"` is the `PHOTOMETRIC_FEATURES`, any
+    other name a meta column."""
+    return [
+        column
+        for name in meta_features
+        for column in (PHOTOMETRIC_FEATURES if name == "photometric" else [name])
+    ]
+
+
+def meta_feature_columns(
+    data: Mapping, meta_features: Sequence[str], pixel_scale: float
+) -> dict[str, torch.Tensor]:
+    """Every meta column of a split (`data` as `simulate_lens_finding_arrays` returns it), with the
+    `photometric_features` measured on its raw images (`pixel_scale` arcsec per pixel) when `meta_features` names
+    `"photometric"`."""
+    columns = dict(data["meta"])
+    if "photometric" in meta_features:
+        columns.update(photometric_features(data["images"], pixel_scale))
+    return columns
 
 
 def single_feature_aucs(features: Mapping[str, torch.Tensor | np.ndarray], labels) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,27 @@ from .plots import (
     plot_score_histograms,
 )
 
-__all__ = ["SplitReport", "report_anomaly", "report_classification", "report_regression"]
+__all__ = [
+    "SplitReport",
+    "json_safe",
+    "report_anomaly",
+    "report_classification",
+    "report_predictions",
+    "report_regression",
+]
+
+
+def json_safe(value):
+    """Floats that JSON cannot hold (NaN, inf) become None; numpy/torch scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass
@@ -130,3 +151,19 @@ def report_anomaly(
         ),
     }
     return SplitReport(metrics=metrics, plots=plots)
+
+
+def report_predictions(
+    task: str,
+    outputs: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    output_dir: str | os.PathLike,
+    split: str = "test",
+    target_column: str = "log10_m_a",
+) -> SplitReport:
+    """The report of a fine-tuned head's outputs: `report_regression` of `target_column` when `task` is
+    `"regression"`, else `report_classification`."""
+    if task == "regression":
+        return report_regression(outputs, labels, output_dir, split, [target_column])
+    return report_classification(outputs, labels, class_names, output_dir, split)

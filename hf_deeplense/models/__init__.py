@@ -4,7 +4,14 @@ To add an architecture: create `hf_deeplense/models/<arch>/` and add ONE line to
 (plus its imports), then a tester in `tests/models/test_<arch>.py` (see `tests/models/test_modeling_common.py`).
 """
 
-from .auto import AUTO_CLASSES, AutoModelForLensRegression, ModelRegistration, register_model
+from .auto import (
+    AUTO_CLASSES,
+    TASK_AUTO_CLASSES,
+    AutoModelForLensRegression,
+    ModelRegistration,
+    register_model,
+    task_of,
+)
 from .byol import (
     DeepLenseBYOLConfig,
     DeepLenseBYOLForImageClassification,
@@ -131,6 +138,7 @@ for _registration in MODEL_REGISTRY:
 __all__ = [
     "AUTO_CLASSES",
     "MODEL_REGISTRY",
+    "TASK_AUTO_CLASSES",
     "AutoModelForLensRegression",
     "DeepLenseBYOLConfig",
     "DeepLenseBYOLForImageClassification",
@@ -172,4 +180,5 @@ __all__ = [
     "DeepLenseViTModel",
     "ModelRegistration",
     "register_model",
+    "task_of",
 ]

@@ -54,6 +54,29 @@ AUTO_CLASSES: dict[str, type[_BaseAutoModelClass]] = {
 }
 """Auto class name -> Auto class, for every task a DeepLense head may serve."""
 
+TASK_AUTO_CLASSES: dict[str, type[_BaseAutoModelClass]] = {
+    "classification": AutoModelForImageClassification,
+    "regression": AutoModelForLensRegression,
+    "pretraining": AutoModelForPreTraining,
+}
+"""Task -> the Auto class of its heads."""
+
+_TASK_SUFFIXES = {
+    "ForImageClassification": "classification",
+    "ForRegression": "regression",
+    "ForPreTraining": "pretraining",
+}
+
+
+def task_of(config: PreTrainedConfig) -> str | None:
+    """The task of a saved model (a key of `TASK_AUTO_CLASSES`) from the class names in `config.architectures`, or
+    None for a base model or a config that names no architecture."""
+    for name in config.architectures or []:
+        for suffix, task in _TASK_SUFFIXES.items():
+            if name.endswith(suffix):
+                return task
+    return None
+
 
 @dataclass(frozen=True)
 class ModelRegistration:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation import evaluate_encoder
-from ..training import finetune, json_safe
+from ..evaluation.report import json_safe
+from ..training import finetune
 
 __all__ = ["evaluate_pretrained"]
 

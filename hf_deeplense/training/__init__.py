@@ -4,7 +4,7 @@
 they share (arguments, data, models, trainer, artifacts)."""
 
 from .arguments import LensingTrainingArguments, parse_recipe_args
-from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback, json_safe
+from .callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, MomentumEncoderCallback
 from .domain_adaptation import DomainAdaptArguments, domain_adapt
 from .evaluate import EvaluateArguments, evaluate_checkpoint
 from .finetune import FinetuneArguments, finetune
@@ -38,7 +38,6 @@ __all__ = [
     "end_run",
     "evaluate_checkpoint",
     "finetune",
-    "json_safe",
     "lens_finding",
     "parse_recipe_args",
     "pretrain_mae",

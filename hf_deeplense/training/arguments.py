@@ -20,7 +20,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-__all__ = ["LensingTrainingArguments", "load_config_file", "parse_recipe_args"]
+__all__ = ["LensingTrainingArguments", "as_dict", "load_config_file", "parse_recipe_args"]
 
 
 @dataclass
@@ -72,18 +72,28 @@ class LensingTrainingArguments(TrainingArguments):
         super().__post_init__()
 
 
+def as_dict(value: dict | str | None) -> dict[str, Any]:
+    """A dict from a config mapping, JSON or YAML text (command line) or None."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:  # YAML (its 1.1 floats need a dot: 1.0e-4, not 1e-4)
+            value = yaml.safe_load(value)
+    if not isinstance(value, dict | None):
+        raise ValueError(f"expected a mapping (JSON object), got {value!r}")
+    return dict(value or {})
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """A flat mapping of argument names to values from a `.yaml`/`.yml` or `.json` file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     text = path.read_text(encoding="utf-8")
-    config = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    if not isinstance(config, dict | None):
-        raise ValueError(
-            f"{path}: a config must be a mapping of argument names to values, got {type(config).__name__}"
-        )
-    return config or {}
+    try:
+        return as_dict(json.loads(text) if path.suffix == ".json" else yaml.safe_load(text))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def _as_command_line(config: dict[str, Any]) -> list[str]:

@@ -27,8 +27,8 @@ from huggingface_hub import HfApi
 from transformers import Trainer, TrainingArguments
 
 from ..evaluation.plots import plot_loss_curves
+from ..evaluation.report import json_safe
 from ..modelcard import build_model_card
-from .callbacks import json_safe
 
 __all__ = ["arguments_to_dict", "finish_run", "hub_id_or_none", "push_run_to_hub", "take_push_to_hub"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,26 +10,14 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ..evaluation.report import json_safe
+
 __all__ = [
     "EvalHistoryJsonCallback",
     "ImageLoggingCallback",
     "MomentumEncoderCallback",
     "TrainingProgressCallback",
-    "json_safe",
 ]
-
-
-def json_safe(value):
-    """Floats that JSON cannot hold (NaN, inf) become None; numpy/torch scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class EvalHistoryJsonCallback(TrainerCallback):

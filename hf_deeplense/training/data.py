@@ -5,11 +5,9 @@ on-the-fly simulation), subsetting, and the run's image processor.
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import yaml
 from datasets import DatasetDict
 
 from ..data import (
@@ -22,28 +20,15 @@ from ..data import (
 from ..data.selection import keep_classes, stratified_head
 from ..image_processing_lens import LensImageProcessor
 from ..simulation import get_preset
+from .arguments import as_dict
 
 __all__ = [
     "DataArguments",
-    "as_dict",
     "load_splits",
     "make_image_processor",
     "on_training_device",
     "pretraining_data",
-    "simulated_splits",
 ]
-
-
-def as_dict(value: dict | str | None) -> dict[str, Any]:
-    """A dict from a config mapping, JSON or YAML text (command line) or None."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:  # YAML (its 1.1 floats need a dot: 1.0e-4, not 1e-4)
-            value = yaml.safe_load(value)
-    if not isinstance(value, dict | None):
-        raise ValueError(f"expected a mapping (JSON object), got {value!r}")
-    return dict(value or {})
 
 
 @dataclass
@@ -145,22 +130,6 @@ def load_splits(data_args: DataArguments, seed: int = 0) -> DatasetDict:
     return DatasetDict(splits)
 
 
-def simulated_splits(
-    data_args: DataArguments,
-) -> tuple[SimulatedLensDataset, list[dict[str, Any]], list[str]]:
-    """An endless simulated training stream, a fixed simulated evaluation set (seed + 1) and the class names."""
-    config = get_preset(data_args.simulate, **data_args.simulation_overrides)
-    train = SimulatedLensDataset(config, seed=data_args.simulation_seed)
-    # The eval rows use one shard whatever the number of processes: every rank sees the same set.
-    evaluation = SimulatedLensDataset(config, seed=data_args.simulation_seed + 1, rank=0, world_size=1)
-    class_names, count = list(config.classes), data_args.num_simulated_eval
-    if not data_args.classes:
-        return train, list(itertools.islice(evaluation, count)), class_names
-    keep = {class_names.index(name) for name in data_args.classes}
-    rows = [row for row in itertools.islice(evaluation, count * len(class_names)) if row["label"] in keep]
-    return train, rows[:count], class_names
-
-
 class PretrainingData(NamedTuple):
     """What a self-supervised recipe trains on: `train` (a split or an endless simulated stream), `eval_set`
     (None without an evaluation split), the image shape and `source`, a markdown phrase for the model card."""
@@ -175,10 +144,16 @@ class PretrainingData(NamedTuple):
 def pretraining_data(data_args: DataArguments, seed: int = 0) -> PretrainingData:
     """The training and evaluation images of a pre-training recipe: simulated on the fly (`simulate`) or the
     splits of `dataset` (`load_splits`)."""
-    if data_args.simulate:
-        train, eval_set, _ = simulated_splits(data_args)
+    if data_args.simulate:  # an endless training stream and a fixed evaluation set (seed + 1) of `classes`
+        config = get_preset(data_args.simulate, **data_args.simulation_overrides)
+        train = SimulatedLensDataset(config, seed=data_args.simulation_seed)
+        # The eval rows use one shard whatever the number of processes: every rank sees the same set.
+        evaluation = SimulatedLensDataset(config, seed=data_args.simulation_seed + 1, rank=0, world_size=1)
+        keep = {config.classes.index(name) for name in data_args.classes or config.classes}
+        rows = (row for row in evaluation if row["label"] in keep)
+        eval_set = list(itertools.islice(rows, data_args.num_simulated_eval))
         source = f"images simulated on the fly (preset `{data_args.simulate}`)"
-        return PretrainingData(train, eval_set, train.config.num_channels, train.config.image_size, source)
+        return PretrainingData(train, eval_set, config.num_channels, config.image_size, source)
     splits = load_splits(data_args, seed=seed)
     train = splits[data_args.train_split]
     num_channels, image_size, _ = train.features["pixel_values"].shape

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForPreTraining
+from transformers import AutoConfig, AutoImageProcessor
 
 from ..data import LensingCollator
 from ..data.selection import class_names_of, finite_target_rows
@@ -25,15 +25,12 @@ from ..evaluation.cam import write_cam_overlays
 from ..evaluation.encoder import evaluate_encoder
 from ..evaluation.inference import anomaly_scores, predict_dataset
 from ..evaluation.reconstruction import write_mae_reconstructions
-from ..evaluation.report import report_anomaly, report_classification, report_regression
+from ..evaluation.report import json_safe, report_anomaly, report_predictions
+from ..models import TASK_AUTO_CLASSES, task_of
 from .arguments import parse_recipe_args
-from .callbacks import json_safe
 from .data import DataArguments, load_splits
-from .modeling import AUTO_CLASSES
 
 __all__ = ["EvaluateArguments", "evaluate_checkpoint", "infer_task"]
-
-AUTO_CLASS = {**AUTO_CLASSES, "anomaly": AutoModelForPreTraining}  # the MAE of an anomaly run
 
 
 @dataclass
@@ -59,13 +56,13 @@ class EvaluateArguments:
 
 
 def infer_task(model: str) -> str:
-    """The task of a checkpoint from its `architectures`."""
-    architectures = AutoConfig.from_pretrained(model).architectures or []
-    suffixes = (("ForImageClassification", "classification"), ("ForRegression", "regression"))
-    for suffix, task in (*suffixes, ("ForPreTraining", "anomaly")):
-        if any(name.endswith(suffix) for name in architectures):
-            return task
-    raise ValueError(f"cannot tell the task of {model} from its architectures {architectures}: pass --task")
+    """The task of a checkpoint from its `architectures` (a pre-training model: the MAE of an anomaly run)."""
+    config = AutoConfig.from_pretrained(model)
+    if (task := task_of(config)) is None:
+        raise ValueError(
+            f"cannot tell the task of {model} from its architectures {config.architectures}: pass --task"
+        )
+    return "anomaly" if task == "pretraining" else task
 
 
 def evaluate_checkpoint(args: Sequence[str] | None = None) -> dict[str, float]:
@@ -87,7 +84,8 @@ def evaluate_checkpoint(args: Sequence[str] | None = None) -> dict[str, float]:
             device=eval_args.device,
         )
         return _write(eval_args, data_args, task, report)
-    model = AUTO_CLASS[task].from_pretrained(eval_args.model).to(eval_args.device).eval()
+    auto_class = TASK_AUTO_CLASSES["pretraining" if task == "anomaly" else task]
+    model = auto_class.from_pretrained(eval_args.model).to(eval_args.device).eval()
     processor = AutoImageProcessor.from_pretrained(eval_args.model)
     processor.do_resize = True  # the dataset's images may have another size than the model's
 
@@ -106,16 +104,15 @@ def evaluate_checkpoint(args: Sequence[str] | None = None) -> dict[str, float]:
             model, first, output_dir / "plots" / f"mae_reconstructions_{split}.png"
         )
     else:
+        model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        if task == "classification" and model_names != class_names:
+            raise ValueError(
+                f"{eval_args.model} predicts {model_names}, the dataset has classes {class_names}"
+            )
         outputs, labels = predict_dataset(model, dataset, collator, eval_args.batch_size)
-        if task == "regression":
-            report = report_regression(outputs, labels, output_dir, split, [eval_args.target_column])
-        else:
-            model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-            if model_names != class_names:
-                raise ValueError(
-                    f"{eval_args.model} predicts {model_names}, the dataset has classes {class_names}"
-                )
-            report = report_classification(outputs, labels, class_names, output_dir, split)
+        report = report_predictions(
+            task, outputs, labels, class_names, output_dir, split, eval_args.target_column
+        )
         if eval_args.cam:
             count = min(eval_args.num_cam_images, len(dataset))
             # images spread over the split, so that every class appears

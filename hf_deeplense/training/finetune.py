@@ -18,10 +18,10 @@ from transformers import PreTrainedModel
 
 from ..data.selection import class_names_of, finite_target_rows, labelled_subset, target_statistics
 from ..evaluation.metrics import make_compute_metrics
-from ..evaluation.report import report_classification, report_regression
-from .arguments import LensingTrainingArguments, parse_recipe_args
+from ..evaluation.report import report_predictions
+from .arguments import LensingTrainingArguments, as_dict, parse_recipe_args
 from .artifacts import finish_run, hub_id_or_none
-from .data import DataArguments, as_dict, load_splits, make_image_processor, on_training_device
+from .data import DataArguments, load_splits, make_image_processor, on_training_device
 from .hpo import MODEL_PREFIX, HPOArguments, best_run_arguments, run_hyperparameter_search
 from .modeling import FINETUNE_CONFIG_FIELDS, build_model, freeze_backbone
 from .trainer import LensingTrainer, make_trainer, predict_arrays, start_run
@@ -133,12 +133,9 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         )
 
     model = make_model({})
+    trainable, total = model.num_parameters(only_trainable=True), model.num_parameters()
     logger.info(
-        "%s: %d train rows, %d trainable / %d parameters",
-        type(model).__name__,
-        len(train),
-        model.num_parameters(only_trainable=True),
-        model.num_parameters(),
+        "%s: %d train rows, %d trainable / %d parameters", type(model).__name__, len(train), trainable, total
     )
     trainer = new_trainer(training_args, model)
     if hpo_args.config is not None:  # an `hpo:` section: Optuna search first, then train with the best values
@@ -154,13 +151,14 @@ def finetune(args: Sequence[str] | None = None) -> dict[str, float]:
         test_input = on_training_device(test_set, data_args, training_args, processor)
         predictions, labels, _ = predict_arrays(trainer, test_input, metric_key_prefix=data_args.test_split)
         if trainer.is_world_process_zero():
-            output_dir, split = training_args.output_dir, data_args.test_split
-            if regression:
-                report = report_regression(
-                    predictions, labels, output_dir, split, [recipe_args.target_column]
-                )
-            else:
-                report = report_classification(predictions, labels, class_names, output_dir, split)
+            output_dir, split, target = (
+                training_args.output_dir,
+                data_args.test_split,
+                recipe_args.target_column,
+            )
+            report = report_predictions(
+                recipe_args.task, predictions, labels, class_names, output_dir, split, target
+            )
             metrics, plots = {**metrics, **report.metrics}, report.plots
     finish_run(
         trainer,

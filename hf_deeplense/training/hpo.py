@@ -34,7 +34,7 @@ from typing import Any
 from transformers import PreTrainedModel, Trainer, TrainingArguments
 from transformers.trainer_utils import BestRun
 
-from .data import as_dict
+from .arguments import as_dict, load_config_file
 
 __all__ = ["HPOArguments", "HPOConfig", "best_run_arguments", "run_hyperparameter_search"]
 
@@ -45,20 +45,20 @@ def _check_parameter(name: str, spec: Any) -> None:
     """A parameter is valid when Optuna builds its distribution from it (`FloatDistribution(low, high, log=...)`)."""
     from optuna import distributions
 
-    kinds = {
-        "float": distributions.FloatDistribution,
-        "int": distributions.IntDistribution,
-        "categorical": distributions.CategoricalDistribution,
-    }
-    if not isinstance(spec, Mapping) or spec.get("type") not in kinds:
+    kind = spec.get("type") if isinstance(spec, Mapping) else None
+    if kind not in ("float", "int", "categorical"):
         raise ValueError(
-            f"hpo.search_space.{name}: expected {{type: {' | '.join(kinds)}, ...}}, got {spec!r}"
+            f"hpo.search_space.{name}: expected {{type: float | int | categorical, ...}}, got {spec!r}"
         )
-    arguments = {key: value for key, value in spec.items() if key != "type"}
     try:
-        kinds[spec["type"]](**arguments)
+        getattr(distributions, f"{kind.capitalize()}Distribution")(**_arguments(spec))
     except (TypeError, ValueError) as error:
         raise ValueError(f"hpo.search_space.{name}: {error}") from None
+
+
+def _arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of `trial.suggest_<type>` in a parameter's spec."""
+    return {key: value for key, value in spec.items() if key != "type"}
 
 
 @dataclass
@@ -108,9 +108,7 @@ class HPOConfig:
     def suggest(self, trial) -> dict[str, Any]:
         """Every parameter drawn from an `optuna.Trial` (the same values when asked twice within one trial)."""
         return {
-            name: getattr(trial, f"suggest_{spec['type']}")(
-                name, **{key: value for key, value in spec.items() if key != "type"}
-            )
+            name: getattr(trial, f"suggest_{spec['type']}")(name, **_arguments(spec))
             for name, spec in self.search_space.items()
         }
 
@@ -130,9 +128,7 @@ class HPOArguments:
 
     def __post_init__(self):
         if isinstance(self.hpo, str):
-            self.hpo = as_dict(
-                Path(self.hpo).read_text(encoding="utf-8") if os.path.isfile(self.hpo) else self.hpo
-            )
+            self.hpo = load_config_file(self.hpo) if os.path.isfile(self.hpo) else as_dict(self.hpo)
         # the parsed `hpo:` section (None: no search), validated before any data or model is built
         self.config = None if self.hpo is None else HPOConfig.from_dict(self.hpo)
 

@@ -28,21 +28,20 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from ..data import load_lensing_dataset
 from ..data.lens_finding import (
-    PHOTOMETRIC_FEATURES,
     LensFindingDataset,
     balanced_class_weights,
     check_feature_leakage,
-    photometric_features,
+    load_lens_finding_split,
+    meta_feature_columns,
+    meta_feature_names,
     simulate_lens_finding_arrays,
     stack_features,
 )
 from ..evaluation.metrics import detection_metrics, softmax
 from ..models.lensfinder import DeepLenseLensFinderConfig, DeepLenseLensFinderForImageClassification
 from ..simulation import get_preset
-from .arguments import LensingTrainingArguments, parse_recipe_args
-from .data import as_dict
+from .arguments import LensingTrainingArguments, as_dict, parse_recipe_args
 from .hpo import HPOArguments, best_run_arguments, run_hyperparameter_search
 from .modeling import class_label_fields
 
@@ -110,17 +109,9 @@ class LensFindingArguments:
 
 
 def load_split(args: LensFindingArguments, split: str) -> dict:
-    """Raw images (e-/s), labels and every meta column of one split."""
+    """Raw images (e-/s), labels and every meta column of one split, from `dataset_dir` or simulated."""
     if args.dataset_dir:
-        dataset = load_lensing_dataset(args.dataset_dir)[split].with_format("torch")
-        columns = [
-            name for name in dataset.column_names if name not in ("pixel_values", "label", "source_file")
-        ]
-        return {
-            "images": dataset["pixel_values"],
-            "labels": dataset["label"],
-            "meta": {name: dataset[name] for name in columns},
-        }
+        return load_lens_finding_split(args.dataset_dir, split)
     # disjoint image indices: train, test, then validation (so adding validation kept the test images)
     size, fraction, start = {
         "train": (args.train_size, args.train_lens_fraction, 0),
@@ -136,14 +127,6 @@ def load_split(args: LensFindingArguments, split: str) -> dict:
     )
 
 
-def meta_columns(args: LensFindingArguments, data: dict, pixel_scale: float) -> dict:
-    """Every meta column of a split, with the photometry measured on its raw images when asked for."""
-    columns = dict(data["meta"])
-    if "photometric" in args.meta_features:
-        columns.update(photometric_features(data["images"], pixel_scale))
-    return columns
-
-
 def lens_finding(args: Sequence[str] | None = None) -> dict:
     """Train and compare the lens finders of `variants` on the test split. `args`: the command line of
     `LensFindingArguments`, `HPOArguments`, `LensingTrainingArguments` (default `sys.argv[1:]`). Returns
@@ -154,12 +137,10 @@ def lens_finding(args: Sequence[str] | None = None) -> dict:
     output_dir = Path(training_args.output_dir)
     pixel_scale = get_preset("lens_finding", **args.preset_overrides).pixel_scale
     splits = {split: load_split(args, split) for split in ("train", "validation", "test")}
-    columns = {split: meta_columns(args, data, pixel_scale) for split, data in splits.items()}
-    feature_names = [
-        column
-        for name in args.meta_features
-        for column in (PHOTOMETRIC_FEATURES if name == "photometric" else [name])
-    ]
+    columns = {
+        split: meta_feature_columns(data, args.meta_features, pixel_scale) for split, data in splits.items()
+    }
+    feature_names = meta_feature_names(args.meta_features)
     train_images = splits["train"]["images"]
     single_aucs = check_feature_leakage(
         {name: columns["train"][name] for name in feature_names}, splits["train"]["labels"]

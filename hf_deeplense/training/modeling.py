@@ -13,31 +13,26 @@ from torch import nn
 from transformers import (
     CONFIG_MAPPING,
     AutoConfig,
-    AutoModelForImageClassification,
     AutoModelForPreTraining,
     PreTrainedConfig,
     PreTrainedModel,
 )
 
-from ..models import AutoModelForLensRegression
+from ..models import TASK_AUTO_CLASSES
+from ..models.utils import freeze
 
 __all__ = [
-    "AUTO_CLASSES",
     "DOWNSTREAM_MODEL_TYPE",
     "FINETUNE_CONFIG_FIELDS",
     "build_model",
     "build_pretraining_model",
     "class_label_fields",
-    "freeze",
     "freeze_backbone",
 ]
 
 # Pre-training architectures without heads of their own, and the architecture whose heads load their encoder.
 # SimCLR, DINO, BYOL and SimSiam have heads of their own that keep the encoder (`backbone.*`).
 DOWNSTREAM_MODEL_TYPE = {"deeplense_mae": "deeplense_vit"}
-
-# The Auto class of each fine-tuning task.
-AUTO_CLASSES = {"classification": AutoModelForImageClassification, "regression": AutoModelForLensRegression}
 
 # Config fields a fine-tuning run may set on a checkpoint's config (`build_model(checkpoint=...)`): they change
 # no parameter shape of the pre-trained part. Dropouts (ViT, hybrid, equivariant, MAE encoder; CNN drop path)
@@ -69,21 +64,6 @@ def class_label_fields(class_names: Sequence[str]) -> dict[str, Any]:
         "id2label": dict(enumerate(class_names)),
         "label2id": {name: index for index, name in enumerate(class_names)},
     }
-
-
-def _head_kwargs(
-    task: str,
-    class_names: Sequence[str] | None,
-    target_mean: float | list[float] | None,
-    target_std: float | list[float] | None,
-    num_targets: int,
-) -> dict[str, Any]:
-    if task == "classification":
-        if not class_names:
-            raise ValueError("classification needs class_names")
-        return class_label_fields(class_names)
-    kwargs = {"num_targets": num_targets, "target_mean": target_mean, "target_std": target_std}
-    return {key: value for key, value in kwargs.items() if value is not None}
 
 
 def build_model(
@@ -120,10 +100,16 @@ def build_model(
     """
     if (model_type is None) == (checkpoint is None):
         raise ValueError("give exactly one of model_type (a new model) and checkpoint (fine-tuning)")
-    if task not in AUTO_CLASSES:
-        raise ValueError(f"task must be one of {tuple(AUTO_CLASSES)}, got {task!r}")
-    auto_class = AUTO_CLASSES[task]
-    head_kwargs = _head_kwargs(task, class_names, target_mean, target_std, num_targets)
+    if task == "classification":
+        if not class_names:
+            raise ValueError("classification needs class_names")
+        head_kwargs = class_label_fields(class_names)
+    elif task == "regression":
+        head_kwargs = {"num_targets": num_targets, "target_mean": target_mean, "target_std": target_std}
+        head_kwargs = {key: value for key, value in head_kwargs.items() if value is not None}
+    else:
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    auto_class = TASK_AUTO_CLASSES[task]
     if model_type is not None:
         return auto_class.from_config(
             AutoConfig.for_model(model_type, **{**(config_overrides or {}), **head_kwargs})
@@ -171,19 +157,6 @@ def build_pretraining_model(
 ) -> PreTrainedModel:
     """A new self-supervised model (`deeplense_mae`, `deeplense_simclr`) through `AutoModelForPreTraining`."""
     return AutoModelForPreTraining.from_config(AutoConfig.for_model(model_type, **(config_overrides or {})))
-
-
-def _keep_in_eval_mode(module: nn.Module, inputs: Any) -> None:
-    if module.training:
-        module.eval()
-
-
-def freeze(module: nn.Module) -> nn.Module:
-    """Freeze `module`: no gradients, and eval mode kept even when a parent module is set to train mode, so that its
-    batch-norm statistics and dropout stay fixed. Returns `module`."""
-    module.requires_grad_(False).eval()
-    module.register_forward_pre_hook(_keep_in_eval_mode)
-    return module
 
 
 def freeze_backbone(model: PreTrainedModel) -> nn.Module:

@@ -32,10 +32,10 @@ from ..evaluation import evaluate_encoder
 from ..evaluation.inference import anomaly_scores
 from ..evaluation.reconstruction import write_mae_reconstructions
 from ..evaluation.report import report_anomaly
-from .arguments import LensingTrainingArguments, parse_recipe_args
+from .arguments import LensingTrainingArguments, as_dict, parse_recipe_args
 from .artifacts import finish_run
 from .callbacks import ImageLoggingCallback, MomentumEncoderCallback
-from .data import DataArguments, as_dict, load_splits, make_image_processor, pretraining_data
+from .data import DataArguments, load_splits, make_image_processor, pretraining_data
 from .modeling import build_pretraining_model
 from .trainer import make_trainer, start_run
 
@@ -60,7 +60,7 @@ class MAEArguments:
         metadata={"help": "MAE config fields (mapping or JSON): sizes, mask_ratio, norm_pix_loss."},
     )
     num_reconstructions: int = field(
-        default=6, metadata={"help": "Validation images in the reconstruction figure."}
+        default=6, metadata={"help": "Images in the reconstruction figure (validation; anomaly: test)."}
     )
 
 
@@ -114,15 +114,11 @@ class EncoderEvalArguments:
 
 
 @dataclass
-class AnomalyArguments:
+class AnomalyArguments(MAEArguments):
     normal_class: str = field(default="no_sub", metadata={"help": "The only class the MAE is trained on."})
-    model_type: str = field(default="deeplense_mae", metadata={"help": "Registered MAE model type."})
-    model_config: dict | str | None = field(
-        default=None, metadata={"help": "MAE config fields (mapping or JSON)."}
-    )
 
 
-def _mae(model_args: MAEArguments | AnomalyArguments, processor, num_channels: int) -> PreTrainedModel:
+def _mae(model_args: MAEArguments, processor, num_channels: int) -> PreTrainedModel:
     config = {"image_size": processor.size, "num_channels": num_channels, **as_dict(model_args.model_config)}
     model = build_pretraining_model(model_args.model_type, config)
     logger.info("%s with %d parameters", type(model).__name__, model.num_parameters())
@@ -203,9 +199,7 @@ def pretrain_mae(args: Sequence[str] | None = None) -> dict[str, float]:
     trainer = make_trainer(model, training_args, data_args, processor, train, eval_set, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
-    metrics, plots = {}, {}
-    if eval_set is not None:
-        metrics.update(trainer.evaluate())
+    metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
     if fixed_batch is not None and trainer.is_world_process_zero():
         path = Path(training_args.output_dir) / "plots" / "mae_reconstructions.png"
         plots["MAE reconstructions"] = write_mae_reconstructions(
@@ -305,7 +299,7 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
     trainer = make_trainer(model, training_args, data_args, processor, train, eval_set)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
-    metrics, plots = ({**trainer.evaluate()} if eval_set is not None else {}), {}
+    metrics, plots = (trainer.evaluate() if eval_set is not None else {}), {}
     if trainer.is_world_process_zero():
         test_collator = LensingCollator(processor, label_column="label")
         scores, labels = anomaly_scores(
@@ -318,8 +312,9 @@ def anomaly(args: Sequence[str] | None = None) -> dict[str, float]:
         output_dir, split = training_args.output_dir, data_args.test_split
         report = report_anomaly(scores, labels, class_names, anomaly_args.normal_class, output_dir, split)
         metrics.update(report.metrics)
-        plots = {name.replace("_", " "): path for name, path in report.plots.items()}
-        first = test_collator([test_set[i] for i in range(min(6, len(test_set)))])["pixel_values"]
+        plots = report.plots
+        count = min(anomaly_args.num_reconstructions, len(test_set))
+        first = test_collator([test_set[i] for i in range(count)])["pixel_values"]
         plots["MAE reconstructions"] = write_mae_reconstructions(
             trainer.model, first, Path(output_dir) / "plots" / "mae_reconstructions.png"
         )

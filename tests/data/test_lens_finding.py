@@ -1,4 +1,5 @@
-"""Tests of the lens-finding data helpers: photometric meta features, leakage guard, class weights."""
+"""Tests of the lens-finding data helpers: photometric meta features, leakage guard, class weights, reading a built
+lens-finding dataset."""
 
 import math
 
@@ -6,11 +7,15 @@ import numpy as np
 import pytest
 import torch
 
+from hf_deeplense.data import load_lensing_dataset
 from hf_deeplense.data.lens_finding import (
     PHOTOMETRIC_FEATURES,
     LensFindingDataset,
     balanced_class_weights,
     check_feature_leakage,
+    load_lens_finding_split,
+    meta_feature_columns,
+    meta_feature_names,
     photometric_features,
     stack_features,
 )
@@ -66,3 +71,36 @@ def test_balanced_class_weights_and_dataset_rows():
     assert "meta_features" not in LensFindingDataset(torch.zeros(10, 3, 4, 4), labels)[0]
     with pytest.raises(KeyError, match="c"):
         stack_features({"a": torch.zeros(3)}, ["c"])
+
+
+def test_meta_feature_names_expand_photometric_in_order():
+    assert meta_feature_names(["einstein_radius", "photometric", "source_flux"]) == [
+        "einstein_radius",
+        *PHOTOMETRIC_FEATURES,
+        "source_flux",
+    ]
+    assert meta_feature_names([]) == []
+
+
+def test_a_built_lens_finding_split_reads_as_a_simulated_one(tmp_path):
+    """`load_lens_finding_split` of a built dataset gives the images, labels and meta columns the simulation wrote,
+    and `meta_feature_columns` adds the photometry measured on those raw images."""
+    from hf_deeplense.data.build import build_simulated_dataset
+    from hf_deeplense.simulation import get_preset
+
+    out = build_simulated_dataset(
+        tmp_path / "lf", "lens_finding", n_per_class=8, image_size=24, lens_fraction=0.5, progress=False
+    )
+    data = load_lens_finding_split(str(out), "train")
+    rows = load_lensing_dataset(str(out))["train"].with_format("numpy")
+    np.testing.assert_array_equal(data["images"].numpy(), rows["pixel_values"])
+    np.testing.assert_array_equal(data["labels"].numpy(), rows["label"])
+    assert set(data["meta"]) == set(rows.column_names) - {"pixel_values", "label", "source_file"}
+    assert data["meta"] and all(len(column) == len(rows) for column in data["meta"].values())
+
+    pixel_scale = get_preset("lens_finding", image_size=24).pixel_scale
+    columns = meta_feature_columns(data, ["photometric"], pixel_scale)
+    expected = photometric_features(data["images"], pixel_scale)
+    for name in PHOTOMETRIC_FEATURES:
+        torch.testing.assert_close(columns[name], expected[name])
+    assert set(meta_feature_columns(data, [], pixel_scale)) == set(data["meta"])

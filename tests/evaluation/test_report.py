@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hf_deeplense.evaluation.metrics import classification_metrics
-from hf_deeplense.evaluation.report import report_anomaly, report_classification, report_regression
+from hf_deeplense.evaluation.report import json_safe, report_anomaly, report_classification, report_regression
 
 
 def test_report_classification(tmp_path):
@@ -38,3 +38,11 @@ def test_report_anomaly(tmp_path):
     assert all(
         (tmp_path / "plots" / f"{name}_test.png").is_file() for name in ("anomaly_scores", "anomaly_roc")
     )
+
+
+def test_json_safe():
+    assert json_safe({"a": float("nan"), "b": [np.float32(1.5), float("inf")], 3: np.int64(2)}) == {
+        "a": None,
+        "b": [1.5, None],
+        "3": 2,
+    }

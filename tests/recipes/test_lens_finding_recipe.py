@@ -1,4 +1,5 @@
-"""Smoke test of recipes/lens_finding.py on the tiny CPU config, and its label-leakage guard."""
+"""Smoke test of recipes/lens_finding.py on the tiny CPU config (simulated, and on a built dataset), and its
+label-leakage guard."""
 
 import gc
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from recipe_helpers import load_recipe
 
+from hf_deeplense.data import load_lensing_dataset
 from hf_deeplense.models.lensfinder import DeepLenseLensFinderConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +79,19 @@ def test_eval_prevalence_quotes_pr_auc_at_the_deeplense_test_fraction(tmp_path, 
     assert metrics["prevalence"] == pytest.approx(195 / 19650)  # not the split's own ~6 %
     assert metrics["num_positives"] / 48 > 0.02
     assert 0.0 <= metrics["pr_auc"] <= 1.0
+
+
+def test_a_built_lens_finding_dataset_trains_and_tests_on_its_own_splits(tmp_path, frozen_heap):
+    """`--dataset_dir`: the splits of a dataset built with the lens_finding preset (`build_sim.py`), not simulated."""
+    from hf_deeplense.data.build import build_simulated_dataset
+
+    dataset = build_simulated_dataset(
+        tmp_path / "data", "lens_finding", n_per_class=24, image_size=32, lens_fraction=0.5, progress=False
+    )
+    recipe = load_recipe("lens_finding")
+    output_dir = tmp_path / "out"
+    results = recipe.main([*TINY, "--output_dir", str(output_dir), "--dataset_dir", str(dataset)])
+    test_rows = len(load_lensing_dataset(str(dataset))["test"])
+    for metrics in results["variants"].values():
+        assert metrics["num_positives"] + metrics["num_negatives"] == test_rows
+    assert (output_dir / "image+meta" / "model" / "config.json").is_file()

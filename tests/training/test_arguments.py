@@ -1,4 +1,5 @@
 import json
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -7,6 +8,8 @@ import yaml
 
 from hf_deeplense.training.arguments import (
     LensingTrainingArguments,
+    as_dict,
+    load_config_file,
     parse_recipe_args,
 )
 
@@ -101,3 +104,26 @@ def test_lensing_training_arguments_persistent_workers(tmp_path):
     )
     assert explicit.dataloader_persistent_workers is False
     assert LensingTrainingArguments(str(tmp_path)).dataloader_persistent_workers is False
+
+
+def test_a_config_file_that_is_not_a_mapping_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config_file(tmp_path / "missing.yaml")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- learning_rate\n- 0.1\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(listed))}: expected a mapping"):
+        load_config_file(listed)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"learning_rate": 0.1,}')
+    with pytest.raises(ValueError, match=re.escape(str(broken))):
+        load_config_file(broken)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing set\n")
+    assert load_config_file(empty) == {}
+
+
+def test_as_dict_reads_mappings_json_and_yaml_text():
+    assert as_dict(None) == {} and as_dict({"a": 1}) == {"a": 1}
+    assert as_dict('{"hidden_size": 64}') == as_dict("hidden_size: 64") == {"hidden_size": 64}
+    with pytest.raises(ValueError, match="expected a mapping"):
+        as_dict("[1, 2]")

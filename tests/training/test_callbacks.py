@@ -8,7 +8,7 @@ from transformers import Trainer
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from hf_deeplense.training.arguments import LensingTrainingArguments
-from hf_deeplense.training.callbacks import EvalHistoryJsonCallback, ImageLoggingCallback, json_safe
+from hf_deeplense.training.callbacks import EvalHistoryJsonCallback, ImageLoggingCallback
 
 
 class TinyClassifier(nn.Module):
@@ -68,11 +68,3 @@ def test_eval_history_and_image_callbacks(tmp_path):
         for name in ("weights-step0000003.png", "weights-step0000006.png")
     )
     assert list((tmp_path / "runs" / "images").glob("events.out.tfevents*"))
-
-
-def test_json_safe():
-    assert json_safe({"a": float("nan"), "b": [np.float32(1.5), float("inf")], 3: np.int64(2)}) == {
-        "a": None,
-        "b": [1.5, None],
-        "3": 2,
-    }

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,6 @@ from hf_deeplense.training.data import (
     load_splits,
     make_image_processor,
     pretraining_data,
-    simulated_splits,
 )
 
 
@@ -55,15 +56,15 @@ def test_recipe_collator_processes_then_augments(random_lensing_dataset):
     assert regression["labels"].dtype == torch.float32 and regression["labels"].shape == (6,)
 
 
-def test_simulated_splits_small():
+def test_simulated_pretraining_data_evaluates_on_the_chosen_classes():
     args = DataArguments(
         simulate="model_ii", simulation_overrides={"image_size": 16}, num_simulated_eval=6, classes=["no_sub"]
     )
-    train, evaluation, class_names = simulated_splits(args)
-    assert class_names == ["no_sub", "cdm", "axion"]
-    assert len(evaluation) == 6 and all(row["label"] == 0 for row in evaluation)
-    first = next(iter(train))
-    assert first["pixel_values"].shape == (1, 16, 16)
+    data = pretraining_data(args)
+    assert len(data.eval_set) == 6 and all(row["label"] == 0 for row in data.eval_set)
+    every_class = pretraining_data(dataclasses.replace(args, classes=None)).eval_set
+    assert {row["label"] for row in every_class} == {0, 1, 2}
+    assert next(iter(data.train))["pixel_values"].shape == (1, 16, 16)
 
 
 def test_pretraining_data_from_a_dataset_or_simulated(random_lensing_dataset):

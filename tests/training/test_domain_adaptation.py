@@ -1,10 +1,19 @@
-"""Tests of domain adaptation (`hf_deeplense.training.domain_adaptation`): the gradient-reversal layer, the DANN and
-ADDA modules and their training by `Trainer`."""
+"""Tests of domain adaptation: the gradient-reversal layer, the DANN and ADDA modules
+(`hf_deeplense.models.domain_adaptation`) and their training by `Trainer` (`hf_deeplense.training.domain_adaptation`)."""
 
 import pytest
 import torch
 from transformers import TrainerCallback
 
+from hf_deeplense.data.domains import TargetBatchCollator
+from hf_deeplense.models.domain_adaptation import (
+    AdversarialDiscriminativeAdaptation,
+    DomainAdversarialNetwork,
+    DomainDiscriminator,
+    dann_coefficient,
+    features_and_logits,
+    grad_reverse,
+)
 from hf_deeplense.models.equivariant import (
     DeepLenseEquivariantConfig,
     DeepLenseEquivariantForImageClassification,
@@ -14,16 +23,7 @@ from hf_deeplense.models.lensfinder import (
     DeepLenseLensFinderForImageClassification,
 )
 from hf_deeplense.training import LensingTrainingArguments
-from hf_deeplense.training.domain_adaptation import (
-    AdversarialDiscriminativeAdaptation,
-    DomainAdversarialNetwork,
-    DomainDiscriminator,
-    TargetBatchCollator,
-    adaptation_trainer,
-    dann_coefficient,
-    features_and_logits,
-    grad_reverse,
-)
+from hf_deeplense.training.domain_adaptation import adaptation_trainer
 
 
 def tiny_models():
