@@ -25,18 +25,16 @@ from hf_deeplense.predict import ALLOW_PICKLE_WARNING, predict_files
 LABELS = ["axion", "cdm", "no_sub"]
 
 
-TINY_ENCODER = {
-    "image_size": 16,
-    "patch_size": 4,
-    "hidden_size": 32,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 37,
-}
-
-
 def _tiny_config(**kwargs) -> DeepLenseViTConfig:
-    return DeepLenseViTConfig(**TINY_ENCODER, **kwargs)
+    return DeepLenseViTConfig(
+        image_size=16,
+        patch_size=4,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +204,10 @@ def test_predict_bad_model_and_arguments(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "no_model"), str(tmp_path / "a.npy")]) == 1
     assert "could not load model" in capsys.readouterr().err
     mae_dir = tmp_path / "mae"  # a pre-training checkpoint predicts nothing
-    DeepLenseMAEForPreTraining(
-        DeepLenseMAEConfig(**TINY_ENCODER, decoder_num_attention_heads=2)
-    ).save_pretrained(mae_dir)
+    mae_config = DeepLenseMAEConfig(
+        image_size=16, patch_size=4, hidden_size=12, num_hidden_layers=1, decoder_num_attention_heads=2
+    )
+    DeepLenseMAEForPreTraining(mae_config).save_pretrained(mae_dir)
     assert main(["predict", "--model", str(mae_dir), str(tmp_path / "a.npy")]) == 1
     assert (
         "['DeepLenseMAEForPreTraining']: predict needs a classifier or a regression model"
