@@ -30,7 +30,7 @@ def save(model, folder):
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    """Untrained tiny checkpoints of each task: classifier, regressor, MAE, SimCLR."""
+    """Untrained tiny checkpoints of each task: classifiers of three and of two classes, regressor, MAE, SimCLR."""
     folder = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
     vit = {"model_type": "deeplense_vit", "config_overrides": TINY_VIT}
