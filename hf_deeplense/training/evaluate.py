@@ -104,11 +104,9 @@ def evaluate_checkpoint(args: Sequence[str] | None = None) -> dict[str, float]:
             model, first, output_dir / "plots" / f"mae_reconstructions_{split}.png"
         )
     else:
-        model_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        if task == "classification" and model_names != class_names:
-            raise ValueError(
-                f"{eval_args.model} predicts {model_names}, the dataset has classes {class_names}"
-            )
+        if task == "classification" and model.config.id2label != dict(enumerate(class_names)):
+            names = [model.config.id2label[i] for i in sorted(model.config.id2label)]
+            raise ValueError(f"{eval_args.model} predicts {names}, the dataset has classes {class_names}")
         outputs, labels = predict_dataset(model, dataset, collator, eval_args.batch_size)
         report = report_predictions(
             task, outputs, labels, class_names, output_dir, split, eval_args.target_column
